@@ -1,0 +1,89 @@
+"""The GLUE and SuperGLUE tasks s3delta knows: formats, label sets, official metrics.
+
+One `TaskSpec` per task. The loaders, the encoders and the metric code all read
+from this table, so adding a task is one entry here plus its reader.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+TaskKind = Literal["classification", "regression", "choice", "multirc"]
+
+
+class UnknownTaskError(ValueError):
+    """A task name that is not in `TASKS`."""
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """What a task is: where it lives, what its labels are, how it is scored."""
+
+    name: str  # "glue/sst2"
+    benchmark: Literal["glue", "superglue"]
+    folder: str  # official folder name in a GLUE/SuperGLUE download, e.g. "SST-2"
+    hub: tuple[str, str]  # (datasets path, config) for `datasets.load_dataset`
+    kind: TaskKind
+    labels: tuple[str, ...]  # label words; index = class id ("" for regression)
+    metrics: tuple[str, ...]  # official metrics, first is the selection metric
+    train_size: int  # official training-set size (decides the protocol of spec section 6)
+    text_fields: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def num_labels(self) -> int:
+        """Output width of an encoder head (1 for regression and choice scoring)."""
+        return 1 if self.kind in ("regression", "choice") else len(self.labels)
+
+    @property
+    def primary_metric(self) -> str:
+        return self.metrics[0]
+
+
+def _t(*args: object, **kw: object) -> TaskSpec:
+    return TaskSpec(*args, **kw)  # type: ignore[arg-type]
+
+
+TASKS: dict[str, TaskSpec] = {
+    t.name: t
+    for t in [
+        _t("glue/cola", "glue", "CoLA", ("glue", "cola"), "classification",
+           ("unacceptable", "acceptable"), ("mcc",), 8551, ("sentence",)),
+        _t("glue/sst2", "glue", "SST-2", ("glue", "sst2"), "classification",
+           ("negative", "positive"), ("accuracy",), 67349, ("sentence",)),
+        _t("glue/mrpc", "glue", "MRPC", ("glue", "mrpc"), "classification",
+           ("not_equivalent", "equivalent"), ("f1", "accuracy"), 3668, ("sentence1", "sentence2")),
+        _t("glue/stsb", "glue", "STS-B", ("glue", "stsb"), "regression",
+           ("",), ("pearson", "spearman"), 5749, ("sentence1", "sentence2")),
+        _t("glue/qqp", "glue", "QQP", ("glue", "qqp"), "classification",
+           ("not_duplicate", "duplicate"), ("f1", "accuracy"), 363846, ("question1", "question2")),
+        _t("glue/mnli", "glue", "MNLI", ("glue", "mnli"), "classification",
+           ("entailment", "neutral", "contradiction"), ("accuracy",), 392702, ("premise", "hypothesis")),
+        _t("glue/qnli", "glue", "QNLI", ("glue", "qnli"), "classification",
+           ("entailment", "not_entailment"), ("accuracy",), 104743, ("question", "sentence")),
+        _t("glue/rte", "glue", "RTE", ("glue", "rte"), "classification",
+           ("entailment", "not_entailment"), ("accuracy",), 2490, ("sentence1", "sentence2")),
+        _t("superglue/boolq", "superglue", "BoolQ", ("super_glue", "boolq"), "classification",
+           ("false", "true"), ("accuracy",), 9427, ("question", "passage")),
+        _t("superglue/cb", "superglue", "CB", ("super_glue", "cb"), "classification",
+           ("entailment", "contradiction", "neutral"), ("macro_f1", "accuracy"), 250, ("premise", "hypothesis")),
+        _t("superglue/copa", "superglue", "COPA", ("super_glue", "copa"), "choice",
+           ("choice1", "choice2"), ("accuracy",), 400, ("premise", "choice1", "choice2", "question")),
+        _t("superglue/rte", "superglue", "RTE", ("super_glue", "rte"), "classification",
+           ("entailment", "not_entailment"), ("accuracy",), 2490, ("premise", "hypothesis")),
+        _t("superglue/wic", "superglue", "WiC", ("super_glue", "wic"), "classification",
+           ("false", "true"), ("accuracy",), 5428, ("word", "sentence1", "sentence2")),
+        _t("superglue/multirc", "superglue", "MultiRC", ("super_glue", "multirc"), "multirc",
+           ("false", "true"), ("f1a", "em"), 27243, ("paragraph", "question", "answer")),
+    ]
+}
+
+
+def get_task(name: str) -> TaskSpec:
+    """Look up a task by its ``benchmark/task`` name; the error lists the known names."""
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise UnknownTaskError(
+            f"unknown task {name!r}: use one of {', '.join(sorted(TASKS))}"
+        ) from None

@@ -1,0 +1,93 @@
+"""The contract of one trial: what goes in (`TrialConfig`), what comes out (`TrialResult`).
+
+Kept apart from the training code so that the orchestrator can validate and record
+configs without importing torch-heavy modules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TrialConfig(BaseModel):
+    """Everything that decides a trial's outcome. Same config + same seed = same result on CPU."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model: str = "sentence-transformers/all-MiniLM-L6-v2"
+    task: str = "glue/sst2"
+    method: str = "s3delta"
+    budget: str | None = "0.01%"
+    seed: int = 1
+    space: Literal["M", "L"] = "M"
+    data_dir: str | None = None
+    max_train_examples: int | None = None
+    max_eval_examples: int | None = None
+    max_length: int = 128
+    batch_size: int = 32
+    eval_batch_size: int = 128
+    # search phase (s3delta only) and retrain phase (every method)
+    search_steps: int = 300
+    retrain_steps: int = 300
+    eval_every: int = 50
+    delta_lr: float = 3e-3
+    structure_lr: float = 0.1
+    head_lr: float = 3e-3
+    finetune_lr: float = 2e-4
+    weight_decay: float = 0.0
+    grad_clip: float = 2.0
+    beta: float = 1.0
+    darts_order: Literal[1, 2] = 1
+    rescale: bool = True
+    gradient_projection: bool = False
+    lora_scale: float = 1.0
+    adapter_width: int = 24
+    pooling: Literal["mean", "cls"] = "mean"
+    select_on: Literal["score", "loss"] = "score"
+    device: str = "auto"
+    num_threads: int | None = None
+    checkpoint_dir: str | None = None
+    checkpoint_every: int = 0  # steps; 0 = no checkpoints
+    output_dir: str | None = None  # where structure/probabilities/delta weights are written
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+
+@dataclass
+class ProgressEvent:
+    """One progress report: phase is 'search' or 'retrain'; metrics are named floats."""
+
+    phase: str
+    step: int
+    total_steps: int
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class TrialResult:
+    """What one trial produced. Scores are dicts metric -> value; sizes are parameter counts."""
+
+    config: dict[str, Any]
+    structure: dict[str, Any] | None  # Structure JSON (None for finetune)
+    probabilities: dict[str, float] | None  # final p per candidate (s3delta only)
+    expected_size_trajectory: list[tuple[int, float]]
+    search_dev: dict[str, float]  # best search-phase dev scores (s3delta only)
+    dev: dict[str, float]
+    test: dict[str, float]
+    dev_score: float
+    test_score: float
+    delta_params: int
+    head_params: int
+    backbone_params: int
+    budget_params: int | None
+    split_sizes: dict[str, int]
+    wall_time_s: float
+    device: str
+    artifacts: dict[str, str] = field(default_factory=dict)  # name -> file path
+
+    @property
+    def budget_fraction(self) -> float:
+        """Trainable delta parameters as a fraction of the backbone."""
+        return self.delta_params / max(self.backbone_params, 1)
