@@ -23,11 +23,11 @@ class TaskSpec:
     name: str  # "glue/sst2"
     benchmark: Literal["glue", "superglue"]
     folder: str  # official folder name in a GLUE/SuperGLUE download, e.g. "SST-2"
-    hub: tuple[str, str]  # (datasets path, config) for `datasets.load_dataset`
+    hub: tuple[str, str]  # (hub dataset id, config) for `datasets.load_dataset` (parquet repos)
     kind: TaskKind
     labels: tuple[str, ...]  # label words; index = class id ("" for regression)
-    metrics: tuple[str, ...]  # official metrics, first is the selection metric
-    train_size: int  # official training-set size (decides the protocol of spec section 6)
+    metrics: tuple[str, ...]  # official metrics; selection uses their mean (metrics.primary_score)
+    train_size: int  # official train size (for reference; the protocol uses the loaded size)
     text_fields: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -37,6 +37,7 @@ class TaskSpec:
 
     @property
     def primary_metric(self) -> str:
+        """The metric papers list first; model selection uses `metrics.primary_score`."""
         return self.metrics[0]
 
 
@@ -44,39 +45,41 @@ def _t(*args: object, **kw: object) -> TaskSpec:
     return TaskSpec(*args, **kw)  # type: ignore[arg-type]
 
 
+# fmt: off
 TASKS: dict[str, TaskSpec] = {
     t.name: t
     for t in [
-        _t("glue/cola", "glue", "CoLA", ("glue", "cola"), "classification",
+        _t("glue/cola", "glue", "CoLA", ("nyu-mll/glue", "cola"), "classification",
            ("unacceptable", "acceptable"), ("mcc",), 8551, ("sentence",)),
-        _t("glue/sst2", "glue", "SST-2", ("glue", "sst2"), "classification",
+        _t("glue/sst2", "glue", "SST-2", ("nyu-mll/glue", "sst2"), "classification",
            ("negative", "positive"), ("accuracy",), 67349, ("sentence",)),
-        _t("glue/mrpc", "glue", "MRPC", ("glue", "mrpc"), "classification",
+        _t("glue/mrpc", "glue", "MRPC", ("nyu-mll/glue", "mrpc"), "classification",
            ("not_equivalent", "equivalent"), ("f1", "accuracy"), 3668, ("sentence1", "sentence2")),
-        _t("glue/stsb", "glue", "STS-B", ("glue", "stsb"), "regression",
+        _t("glue/stsb", "glue", "STS-B", ("nyu-mll/glue", "stsb"), "regression",
            ("",), ("pearson", "spearman"), 5749, ("sentence1", "sentence2")),
-        _t("glue/qqp", "glue", "QQP", ("glue", "qqp"), "classification",
+        _t("glue/qqp", "glue", "QQP", ("nyu-mll/glue", "qqp"), "classification",
            ("not_duplicate", "duplicate"), ("f1", "accuracy"), 363846, ("question1", "question2")),
-        _t("glue/mnli", "glue", "MNLI", ("glue", "mnli"), "classification",
+        _t("glue/mnli", "glue", "MNLI", ("nyu-mll/glue", "mnli"), "classification",
            ("entailment", "neutral", "contradiction"), ("accuracy",), 392702, ("premise", "hypothesis")),
-        _t("glue/qnli", "glue", "QNLI", ("glue", "qnli"), "classification",
+        _t("glue/qnli", "glue", "QNLI", ("nyu-mll/glue", "qnli"), "classification",
            ("entailment", "not_entailment"), ("accuracy",), 104743, ("question", "sentence")),
-        _t("glue/rte", "glue", "RTE", ("glue", "rte"), "classification",
+        _t("glue/rte", "glue", "RTE", ("nyu-mll/glue", "rte"), "classification",
            ("entailment", "not_entailment"), ("accuracy",), 2490, ("sentence1", "sentence2")),
-        _t("superglue/boolq", "superglue", "BoolQ", ("super_glue", "boolq"), "classification",
+        _t("superglue/boolq", "superglue", "BoolQ", ("aps/super_glue", "boolq"), "classification",
            ("false", "true"), ("accuracy",), 9427, ("question", "passage")),
-        _t("superglue/cb", "superglue", "CB", ("super_glue", "cb"), "classification",
+        _t("superglue/cb", "superglue", "CB", ("aps/super_glue", "cb"), "classification",
            ("entailment", "contradiction", "neutral"), ("macro_f1", "accuracy"), 250, ("premise", "hypothesis")),
-        _t("superglue/copa", "superglue", "COPA", ("super_glue", "copa"), "choice",
+        _t("superglue/copa", "superglue", "COPA", ("aps/super_glue", "copa"), "choice",
            ("choice1", "choice2"), ("accuracy",), 400, ("premise", "choice1", "choice2", "question")),
-        _t("superglue/rte", "superglue", "RTE", ("super_glue", "rte"), "classification",
+        _t("superglue/rte", "superglue", "RTE", ("aps/super_glue", "rte"), "classification",
            ("entailment", "not_entailment"), ("accuracy",), 2490, ("premise", "hypothesis")),
-        _t("superglue/wic", "superglue", "WiC", ("super_glue", "wic"), "classification",
+        _t("superglue/wic", "superglue", "WiC", ("aps/super_glue", "wic"), "classification",
            ("false", "true"), ("accuracy",), 5428, ("word", "sentence1", "sentence2")),
-        _t("superglue/multirc", "superglue", "MultiRC", ("super_glue", "multirc"), "multirc",
+        _t("superglue/multirc", "superglue", "MultiRC", ("aps/super_glue", "multirc"), "multirc",
            ("false", "true"), ("f1a", "em"), 27243, ("paragraph", "question", "answer")),
     ]
 }
+# fmt: on
 
 
 def get_task(name: str) -> TaskSpec:
