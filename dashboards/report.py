@@ -1,0 +1,94 @@
+"""`s3delta report`: one self-contained HTML page + PNGs per sweep, also logged to MLflow.
+
+The HTML inlines plotly.js once so it opens offline (no CDN). The same files are
+logged to the sweep's parent run under ``report/`` so they show in the MLflow UI.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from pathlib import Path
+
+import plotly.offline
+
+from dashboards.png_export import write_pngs
+from dashboards.sweep_figures import SweepFigures, sweep_figures
+from orchestrator.client import Client
+
+REPORT_ARTIFACT_DIR = "report"
+
+
+@dataclass
+class ReportFiles:
+    """What a report wrote, and where in MLflow it went (None when not logged)."""
+
+    html: Path
+    pngs: list[Path]
+    notes: list[str]
+    logged_to_run: str | None
+
+
+def render_html(content: SweepFigures) -> str:
+    """The whole page: title, gaps, notes, results table, figures (plotly.js inlined once)."""
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>s3delta report: {html.escape(content.sweep)}</title>",
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;font-size:90%}"
+        ".gaps{background:#fff3cd;padding:0.5em 1em;border:1px solid #e0c060}</style>",
+        f"<script type='text/javascript'>{plotly.offline.get_plotlyjs()}</script>",
+        f"</head><body><h1>s3delta report: sweep {html.escape(content.sweep)}</h1>",
+    ]
+    if content.gaps.empty:
+        parts.append("<p id='gaps'>All planned final trials finished.</p>")
+    else:
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in content.gaps.lines())
+        parts.append(
+            f"<div class='gaps' id='gaps'><b>Gaps</b> (expected grid from "
+            f"{html.escape(content.gaps.source)}); these cells are averaged over fewer seeds "
+            f"or absent from the figures:<ul>{items}</ul></div>"
+        )
+    if content.notes:
+        items = "".join(f"<li>{html.escape(n)}</li>" for n in content.notes)
+        parts.append(f"<details id='notes'><summary>Notes</summary><ul>{items}</ul></details>")
+    parts.append("<h2>Results (final phase, mean and std over seeds)</h2>")
+    parts.append(
+        content.results.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="–")
+    )
+    for named in content.figures:
+        parts.append(f"<h2>{html.escape(named.heading)}</h2>")
+        parts.append(
+            named.figure.to_html(
+                full_html=False, include_plotlyjs=False, div_id=f"fig-{named.stem}"
+            )
+        )
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_report(
+    client: Client, sweep: str, out_dir: Path, log_to_mlflow: bool = True, pngs: bool = True
+) -> ReportFiles:
+    """Build, write (``out_dir/report.html`` + ``out_dir/png/*.png``) and log a sweep's report."""
+    content = sweep_figures(client, sweep)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    png_dir = out_dir / "png"
+    png_paths: list[Path] = []
+    if pngs:
+        png_dir.mkdir(exist_ok=True)
+        targets = [png_dir / f"{n.stem}.png" for n in content.figures]
+        problem = write_pngs([n.figure for n in content.figures], targets)
+        if problem:
+            content.notes.append(problem)
+        else:
+            png_paths = targets
+    page = out_dir / "report.html"
+    page.write_text(render_html(content), encoding="utf-8")
+    logged = None
+    if log_to_mlflow:
+        logged = client.sweep_run_id(sweep)
+        client.mlflow.log_artifact(logged, str(page), REPORT_ARTIFACT_DIR)
+        if png_paths:
+            client.mlflow.log_artifacts(logged, str(png_dir), f"{REPORT_ARTIFACT_DIR}/png")
+    return ReportFiles(page, png_paths, content.notes + content.gaps.lines(), logged)

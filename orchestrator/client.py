@@ -1,0 +1,296 @@
+"""Python API over what the orchestrator records in MLflow (read side).
+
+Everything a user or a dashboard asks of a finished (or running) sweep goes through
+`Client`, so the MLflow layout (docs/design.md "MLflow layout") is decoded in one
+place. Tables are pandas DataFrames with plain column names (``task``, ``test_score``)
+rather than MLflow's ``tags.s3delta.task`` / ``metrics.test_score``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from mlflow.entities import Run
+from mlflow.tracking import MlflowClient
+
+from search_space.budget import BudgetError, parse_budget
+from search_space.structure import Structure
+
+TAG = "s3delta."
+TRIAL_TAGS = ("sweep", "task", "method", "budget", "seed", "phase")
+TRIAL_BASE_COLUMNS = ["run_id", "status", "start_time", "end_time", *TRIAL_TAGS]
+SEARCHED_METHOD = "s3delta"
+
+
+class ResultsError(ValueError):
+    """A question the recorded runs cannot answer; the message names what exists."""
+
+
+class UnknownSweepError(ResultsError):
+    """The named sweep has no parent run in the experiment."""
+
+
+def default_runs_dir() -> Path:
+    """Where the embedded default store lives: ``$S3DELTA_HOME`` or ``<cwd>/runs``."""
+    return Path(os.environ.get("S3DELTA_HOME") or Path.cwd() / "runs").absolute()
+
+
+def default_tracking_uri() -> str:
+    """``$MLFLOW_TRACKING_URI``, else the sqlite store under `default_runs_dir`.
+
+    One function so the orchestrator (writer) and this client (reader) agree.
+    """
+    from_env = os.environ.get("MLFLOW_TRACKING_URI")
+    if from_env:
+        return from_env
+    return f"sqlite:///{default_runs_dir() / 'mlflow.db'}"
+
+
+def _quote(value: str) -> str:
+    """Quote a value for an MLflow filter string."""
+    return "'" + value.replace("'", "\\'") + "'"
+
+
+def _same_budget(a: str, b: str) -> bool:
+    """Budget texts are equal if they parse to the same budget ("2e4" == "20000")."""
+    if a.strip() == b.strip():
+        return True
+    try:
+        pa, pb = parse_budget(a), parse_budget(b)
+    except BudgetError:
+        return False
+    return pa.kind == pb.kind and math.isclose(pa.value, pb.value)
+
+
+def _budget_order(text: str) -> tuple[int, float]:
+    """Sort key for budget texts: relative, then absolute, then anything else ("none")."""
+    try:
+        spec = parse_budget(text)
+    except BudgetError:
+        return (2, 0.0)
+    return (0 if spec.kind == "relative" else 1, spec.value)
+
+
+class Client:
+    """Read sweeps, trials, aggregated results and artifacts from one MLflow experiment."""
+
+    def __init__(self, tracking_uri: str | None = None, experiment: str = "s3delta") -> None:
+        self.tracking_uri = tracking_uri or default_tracking_uri()
+        self.experiment_name = experiment
+        self.mlflow = MlflowClient(tracking_uri=self.tracking_uri)
+        found = self.mlflow.get_experiment_by_name(experiment)
+        if found is None:
+            known = sorted(e.name for e in self.mlflow.search_experiments())
+            raise ResultsError(
+                f"experiment {experiment!r} not found in tracking store {self.tracking_uri}; "
+                f"known experiments: {known or 'none'}. Pass --experiment/experiment= one of "
+                "these, or point --tracking-uri / MLFLOW_TRACKING_URI at the store the sweep used."
+            )
+        self.experiment_id: str = found.experiment_id
+        self._download_dir = Path(tempfile.mkdtemp(prefix="s3delta-artifacts-"))
+
+    # ---- raw searches -------------------------------------------------------------
+    def _search(self, filter_string: str) -> list[Run]:
+        """All runs matching a filter, following MLflow's pagination."""
+        runs: list[Run] = []
+        token: str | None = None
+        while True:
+            page = self.mlflow.search_runs(
+                [self.experiment_id], filter_string=filter_string, page_token=token
+            )
+            runs.extend(page)
+            token = page.token
+            if not token:
+                return runs
+
+    def _sweep_run(self, sweep: str) -> Run:
+        """The parent run of a sweep, or an error listing the known sweeps."""
+        runs = self._search(f"tags.`{TAG}kind` = 'sweep' and tags.`{TAG}sweep` = {_quote(sweep)}")
+        if not runs:
+            known = sorted(self.sweeps()["name"])
+            raise UnknownSweepError(
+                f"sweep {sweep!r} not found in experiment {self.experiment_name!r} "
+                f"({self.tracking_uri}); known sweeps: {known or 'none'}"
+            )
+        return max(runs, key=lambda r: r.info.start_time or 0)
+
+    # ---- tables -------------------------------------------------------------------
+    def sweeps(self) -> pd.DataFrame:
+        """One row per sweep: name, run_id, status, start_time, n_trials."""
+        parents = self._search(f"tags.`{TAG}kind` = 'sweep'")
+        trial_counts: dict[str, int] = {}
+        for run in self._search(f"tags.`{TAG}kind` = 'trial'"):
+            name = run.data.tags.get(f"{TAG}sweep", "")
+            trial_counts[name] = trial_counts.get(name, 0) + 1
+        rows = [
+            {
+                "name": run.data.tags.get(f"{TAG}sweep", ""),
+                "run_id": run.info.run_id,
+                "status": run.info.status,
+                "start_time": pd.to_datetime(run.info.start_time, unit="ms", utc=True),
+                "n_trials": trial_counts.get(run.data.tags.get(f"{TAG}sweep", ""), 0),
+            }
+            for run in parents
+        ]
+        columns = ["name", "run_id", "status", "start_time", "n_trials"]
+        return pd.DataFrame(rows, columns=columns).sort_values("start_time", ignore_index=True)
+
+    def sweep_run_id(self, sweep: str) -> str:
+        """Run id of a sweep's parent run (where reports are logged)."""
+        return self._sweep_run(sweep).info.run_id
+
+    def trials(self, sweep: str, phase: str | None = "final") -> pd.DataFrame:
+        """One row per trial run of a sweep (``phase`` "final", "tune" or None for both).
+
+        Columns: run_id, status, start_time, end_time, the s3delta tags (seed as int)
+        and every logged metric's latest value under its own name.
+        """
+        if phase not in ("final", "tune", None):
+            raise ResultsError(f"phase {phase!r} is not one of 'final', 'tune' or None (both)")
+        self._sweep_run(sweep)
+        query = f"tags.`{TAG}kind` = 'trial' and tags.`{TAG}sweep` = {_quote(sweep)}"
+        if phase is not None:
+            query += f" and tags.`{TAG}phase` = {_quote(phase)}"
+        rows = []
+        for run in self._search(query):
+            row: dict[str, Any] = {
+                "run_id": run.info.run_id,
+                "status": run.info.status,
+                "start_time": pd.to_datetime(run.info.start_time, unit="ms", utc=True),
+                "end_time": pd.to_datetime(run.info.end_time, unit="ms", utc=True),
+            }
+            for tag in TRIAL_TAGS:
+                row[tag] = run.data.tags.get(TAG + tag)
+            row.update(run.data.metrics)
+            rows.append(row)
+        frame = pd.DataFrame(rows)
+        for column in TRIAL_BASE_COLUMNS:
+            if column not in frame.columns:
+                frame[column] = pd.Series(dtype=object)
+        frame["seed"] = pd.to_numeric(frame["seed"], errors="coerce").astype("Int64")
+        metric_columns = sorted(c for c in frame.columns if c not in TRIAL_BASE_COLUMNS)
+        frame = frame[TRIAL_BASE_COLUMNS + metric_columns]
+        return frame.sort_values(["task", "method", "budget", "seed"], ignore_index=True)
+
+    def results(self, sweep: str) -> pd.DataFrame:
+        """Final-phase results per (task, method, budget): mean/std over seeds.
+
+        Only FINISHED runs count; ``n_failed`` says how many runs of the cell failed.
+        Columns: task, method, budget, n_seeds, n_failed, test_score_mean/_std, each
+        ``test_<metric>``'s mean/std, dev_score_mean, delta_params_mean,
+        budget_params_mean. Std is the sample std (ddof=1); NaN with one seed.
+        """
+        trials = self.trials(sweep, phase="final")
+        keys = ["task", "method", "budget"]
+        finished = trials[trials["status"] == "FINISHED"]
+        failed = trials[trials["status"] != "FINISHED"].groupby(keys).size()
+        score_columns = sorted(c for c in trials.columns if c.startswith("test_"))
+        rows = []
+        for key, cell in finished.groupby(keys, sort=False):
+            row: dict[str, Any] = dict(zip(keys, key, strict=True))
+            row["n_seeds"] = int(cell["seed"].nunique())
+            row["n_failed"] = int(failed.get(key, 0))
+            for column in score_columns:
+                row[f"{column}_mean"] = cell[column].mean()
+                row[f"{column}_std"] = cell[column].std(ddof=1)
+            for column in ("dev_score", "delta_params", "budget_params"):
+                row[f"{column}_mean"] = cell[column].mean() if column in cell else math.nan
+            rows.append(row)
+        for key, count in failed.items():
+            if not any(tuple(r[k] for k in keys) == key for r in rows):
+                rows.append({**dict(zip(keys, key, strict=True)), "n_seeds": 0, "n_failed": count})
+        frame = pd.DataFrame(rows)
+        if frame.empty:
+            return pd.DataFrame(columns=[*keys, "n_seeds", "n_failed", "test_score_mean"])
+        frame["_order"] = frame["budget"].map(_budget_order)
+        frame = frame.sort_values(["task", "method", "_order"], ignore_index=True)
+        return frame.drop(columns="_order")
+
+    # ---- single runs --------------------------------------------------------------
+    def best_run_id(self, sweep: str, task: str, budget: str, method: str = SEARCHED_METHOD) -> str:
+        """The finished final run of ``method`` with the best dev score for a cell.
+
+        Ties go to the lowest seed so the answer is reproducible.
+        """
+        trials = self.trials(sweep, phase="final")
+        of_method = trials[trials["method"] == method]
+        if task not in set(of_method["task"]):
+            raise ResultsError(
+                f"sweep {sweep!r} has no final {method} run for task {task!r}; "
+                f"tasks with one: {sorted(set(of_method['task']))}"
+            )
+        of_task = of_method[of_method["task"] == task]
+        cell = of_task[[_same_budget(b, str(budget)) for b in of_task["budget"]]]
+        if cell.empty:
+            raise ResultsError(
+                f"sweep {sweep!r} has no final {method} run for task {task!r} at budget "
+                f"{budget!r}; budgets with one: {sorted(set(of_task['budget']), key=_budget_order)}"
+            )
+        done = cell[(cell["status"] == "FINISHED") & cell["dev_score"].notna()]
+        if done.empty:
+            raise ResultsError(
+                f"every final {method} run of sweep {sweep!r}, task {task!r}, budget {budget!r} "
+                f"failed or has no dev_score (runs: {list(cell['run_id'])}); rerun that cell"
+            )
+        best = done.sort_values(["dev_score", "seed"], ascending=[False, True]).iloc[0]
+        return str(best["run_id"])
+
+    def best_structure(self, sweep: str, task: str, budget: str) -> Structure:
+        """The searched structure of the best-dev s3delta final run of a cell."""
+        run_id = self.best_run_id(sweep, task, budget)
+        return Structure.from_dict(self.structure_dict(run_id), source=f"run {run_id}")
+
+    def structure_dict(self, run_id: str) -> dict[str, Any]:
+        """A run's ``structure.json`` as a dict, checked to be a Structure JSON."""
+        path = self.run_artifact(run_id, "structure.json")
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict) or data.get("format") != "s3delta.structure":
+            raise ResultsError(
+                f"{path} (run {run_id}) is not a Structure JSON: expected an object with "
+                "'format': 's3delta.structure'"
+            )
+        return data
+
+    def run_artifact(self, run_id: str, name: str) -> Path:
+        """Local path of one artifact of a run (downloaded once, then reused)."""
+        target = self._download_dir / run_id / name
+        if target.exists():
+            return target
+        available = [f.path for f in self.mlflow.list_artifacts(run_id, str(Path(name).parent))]
+        if name not in available and str(Path(name)) not in available:
+            everything = [f.path for f in self.mlflow.list_artifacts(run_id)]
+            raise ResultsError(
+                f"run {run_id} has no artifact {name!r}; its artifacts: {everything or 'none'}"
+            )
+        dst = self._download_dir / run_id
+        dst.mkdir(parents=True, exist_ok=True)
+        return Path(self.mlflow.download_artifacts(run_id, name, dst_path=str(dst)))
+
+    def probabilities(self, run_id: str) -> dict[str, float]:
+        """Candidate name -> keep-probability p from a run's ``probabilities.json``."""
+        path = self.run_artifact(run_id, "probabilities.json")
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise ResultsError(f"{path} (run {run_id}) must hold an object name -> p")
+        return {str(k): float(v) for k, v in data.items()}
+
+    def metric_history(self, run_id: str, key: str) -> pd.DataFrame:
+        """Every logged value of a step metric: columns step, value, timestamp."""
+        history = self.mlflow.get_metric_history(run_id, key)
+        if not history:
+            known = sorted(self.mlflow.get_run(run_id).data.metrics)
+            raise ResultsError(f"run {run_id} has no metric {key!r}; its metrics: {known}")
+        frame = pd.DataFrame(
+            [(m.step, m.value, m.timestamp) for m in history],
+            columns=["step", "value", "timestamp"],
+        )
+        return frame.sort_values(["step", "timestamp"], ignore_index=True)
+
+    # ---- write side (load_delta, export) ------------------------------------------
+    # Reserved: `load_delta` and `export` are added here by the orchestrator's owner.
