@@ -31,7 +31,7 @@ class BudgetSpec:
     def resolve(self, backbone_params: int, min_candidate: int | None = None) -> int:
         """Absolute parameter count for a backbone; rejects budgets no candidate fits."""
         if self.kind == "relative":
-            count = int(math.floor(self.value / 100.0 * backbone_params))
+            count = math.floor(self.value / 100.0 * backbone_params)
         else:
             count = int(self.value)
         if min_candidate is not None and count < min_candidate:

@@ -1,0 +1,40 @@
+"""LNFit: a zero-initialised gain delta on a LayerNorm/RMSNorm: h = LN(x) + w * norm(x).
+
+Equivalent to tuning the norm's weight (gamma + w), which is why it exports to PEFT
+as a LayerNorm in ``modules_to_save``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from search_space.deltas.base import Delta, Site
+
+
+class LNFitDelta(Delta):
+    """Recomputes the un-scaled normalised input so the backbone's weights are never edited."""
+
+    kind = "lnfit"
+
+    def __init__(self, hidden: int, norm_kind: str = "layernorm", eps: float = 1e-12):
+        super().__init__()
+        self.norm_kind, self.eps = norm_kind, eps
+        self.weight = nn.Parameter(torch.zeros(hidden))
+
+    @staticmethod
+    def size_at(site: Site) -> int:
+        return site.out_features
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        xf = x.float()
+        if self.norm_kind == "rmsnorm":
+            normed = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+        else:
+            mean = xf.mean(-1, keepdim=True)
+            var = (xf - mean).pow(2).mean(-1, keepdim=True)
+            normed = (xf - mean) * torch.rsqrt(var + self.eps)
+        return normed.to(x.dtype)
+
+    def delta(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        return self.weight * self.normalise(x)

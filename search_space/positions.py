@@ -1,0 +1,96 @@
+"""Candidate positions: sites found by family rules, crossed with the kinds of a space.
+
+Space ``M`` (mixed, default): {lora, bitfit} on every Linear, {lnfit, bitfit} on every
+norm, ``lra`` after every attention and FFN block. Space ``L``: rank-1 LoRA on every
+Linear. A candidate is named ``<module path>:<kind>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from search_space.deltas import Site, delta_size
+from search_space.families import FAMILIES, ROLE_MAP, UnsupportedModelError, family_of
+
+SPACES: dict[str, dict[str, tuple[str, ...]]] = {
+    "M": {"linear": ("lora", "bitfit"), "norm": ("lnfit", "bitfit"), "block": ("lra",)},
+    "L": {"linear": ("lora",), "norm": (), "block": ()},
+}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One delta kind at one site, with its exact trainable size."""
+
+    site: Site
+    kind: str
+    size: int
+    rank: int = 1
+
+    @property
+    def name(self) -> str:
+        return f"{self.site.path}:{self.kind}"
+
+
+def _dims(module: nn.Module, site_type: str) -> tuple[int, int, str]:
+    if site_type == "linear":
+        return int(module.in_features), int(module.out_features), ""  # type: ignore[arg-type]
+    if site_type == "norm":
+        hidden = int(module.weight.shape[0])  # type: ignore[union-attr,index]
+        kind = "layernorm" if isinstance(module, nn.LayerNorm) else "rmsnorm"
+        return hidden, hidden, kind
+    return 0, 0, ""
+
+
+def find_sites(model: nn.Module) -> list[Site]:
+    """Every site of the backbone's family, in module order."""
+    config = getattr(model, "config", None)
+    model_type = getattr(config, "model_type", type(model).__name__)
+    rules = FAMILIES[family_of(model_type)]
+    hidden = int(getattr(config, "hidden_size", 0) or getattr(config, "d_model", 0))
+    sites: list[Site] = []
+    for path, module in model.named_modules():
+        for rule in rules:
+            match = rule.pattern.match(path)
+            if match is None:
+                continue
+            groups = match.groupdict()
+            role = rule.role or ROLE_MAP[groups["role"]]
+            layer = int(groups["layer"]) if groups.get("layer") is not None else -1
+            stack = groups.get("stack") or "encoder"
+            fin, fout, norm_kind = _dims(module, rule.site_type)
+            if rule.site_type == "block":
+                fin = fout = hidden
+            sites.append(Site(path, rule.site_type, role, layer, stack, fin, fout, norm_kind))
+            break
+    if not sites:
+        raise UnsupportedModelError(
+            f"no candidate sites found in {type(model).__name__} (model type {model_type!r}); "
+            "its module names do not follow the family rules in search_space/families.py"
+        )
+    return sites
+
+
+def find_candidates(model: nn.Module, space: str = "M") -> list[Candidate]:
+    """All candidates of ``space`` on ``model``, sites in module order, kinds in space order."""
+    if space not in SPACES:
+        raise ValueError(f"unknown space {space!r}: use 'M' (mixed, default) or 'L' (rank-1 LoRA)")
+    kinds_by_type = SPACES[space]
+    return [
+        Candidate(site, kind, delta_size(kind, site))
+        for site in find_sites(model)
+        for kind in kinds_by_type[site.site_type]
+    ]
+
+
+def backbone_params(model: nn.Module) -> int:
+    """Parameter count of the backbone (shared tensors counted once)."""
+    seen: set[int] = set()
+    total = 0
+    for p in model.parameters():
+        if id(p) not in seen:
+            seen.add(id(p))
+            total += p.numel()
+    return total
