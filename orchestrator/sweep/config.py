@@ -1,0 +1,206 @@
+"""`SweepConfig`: one validated sweep file (model, cells, training settings, tuning, services).
+
+Built by `orchestrator.sweep.load_sweep`, which adds the checks that cross sections
+and turns every failure into a ``<yaml.path>: <problem>; <fix>`` line. All paths and
+URLs held here are absolute.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from orchestrator.sweep.distributions import Categorical, Constant, Distribution
+from orchestrator.sweep.locations import resolve_path
+from orchestrator.sweep.sections import (
+    MlflowSettings,
+    OptunaSettings,
+    PruningSettings,
+    ResourceSettings,
+    base_dir_of,
+)
+from orchestrator.sweep.trial_fields import coerce
+from search_space.budget import BudgetError, parse_budget
+from workers.data.tasks import UnknownTaskError, get_task
+from workers.methods import Method, UnknownMethodError, parse_method
+
+if TYPE_CHECKING:
+    from orchestrator.sweep.plan import Plan
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+
+
+def _known_task(name: str) -> str:
+    try:
+        get_task(name)
+    except UnknownTaskError as err:
+        raise ValueError(str(err)) from None
+    return name
+
+
+def _known_method(name: str, info: ValidationInfo) -> str:
+    """Validate a method; a relative ``manual/<file>.json`` becomes absolute."""
+    if name.startswith("manual/") and name.endswith(".json"):
+        name = "manual/" + str(resolve_path(name[len("manual/") :], base_dir_of(info)))
+    try:
+        parse_method(name)
+    except UnknownMethodError as err:
+        raise ValueError(str(err)) from None
+    return name
+
+
+def _budget_text(value: Any) -> str:
+    """Canonical budget text: ``'0.01%'`` stays, ``2e4``/``'20000'`` become ``'20000'``."""
+    try:
+        spec = parse_budget(value)
+    except BudgetError as err:
+        raise ValueError(str(err)) from None
+    return spec.text if spec.kind == "relative" else str(int(spec.value))
+
+
+TaskName = Annotated[str, AfterValidator(_known_task)]
+MethodName = Annotated[str, AfterValidator(_known_method)]
+BudgetText = Annotated[Any, AfterValidator(_budget_text)]
+Seed = Annotated[int, Field(ge=0)]
+
+
+def _no_duplicates(values: list[Any], what: str) -> list[Any]:
+    first_index: dict[Any, int] = {}
+    for index, value in enumerate(values):
+        if value in first_index:
+            raise ValueError(
+                f"{what} {value!r} is listed twice (at [{first_index[value]}] and [{index}]); "
+                "list each once"
+            )
+        first_index[value] = index
+    return values
+
+
+class SweepConfig(BaseModel):
+    """A whole sweep: cells are tasks x methods x budgets, each tuned by Optuna then seeded."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str | None = Field(default=None, pattern=NAME_PATTERN)  # None: the file's stem
+    model: str = Field(min_length=1)
+    tasks: list[TaskName] = Field(min_length=1)
+    data_dir: str | None = None
+    methods: list[MethodName] = Field(min_length=1)
+    budgets: list[BudgetText] = Field(default_factory=list)
+    seeds: list[Seed] = Field(min_length=1)
+    training: dict[str, Any] = Field(default_factory=dict)
+    search_space: dict[str, Distribution] = Field(default_factory=dict)
+    optuna: OptunaSettings = Field(default_factory=OptunaSettings)
+    pruning: PruningSettings = Field(default_factory=PruningSettings)
+    resources: ResourceSettings = Field(default_factory=ResourceSettings)
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
+    run_dir: str | None = None  # None: ./runs/<name> under the working directory
+
+    @field_validator("data_dir")
+    @classmethod
+    def _existing_data_dir(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        path = resolve_path(value, base_dir_of(info))
+        if not path.is_dir():
+            raise ValueError(
+                f"folder {str(path)!r} does not exist; give the folder holding glue/ and "
+                "superglue/ (relative paths resolve against the sweep file's folder), "
+                "or remove data_dir to load tasks from the Hugging Face hub"
+            )
+        return str(path)
+
+    @field_validator("run_dir")
+    @classmethod
+    def _absolute_run_dir(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else str(resolve_path(value, base_dir_of(info)))
+
+    @field_validator("tasks")
+    @classmethod
+    def _unique_tasks(cls, values: list[str]) -> list[str]:
+        return _no_duplicates(values, "task")
+
+    @field_validator("methods")
+    @classmethod
+    def _unique_methods(cls, values: list[str]) -> list[str]:
+        return _no_duplicates(values, "method")
+
+    @field_validator("budgets")
+    @classmethod
+    def _unique_budgets(cls, values: list[str]) -> list[str]:
+        return _no_duplicates(values, "budget")
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, values: list[int]) -> list[int]:
+        return _no_duplicates(values, "seed")
+
+    @model_validator(mode="after")
+    def _fill_defaults(self, info: ValidationInfo) -> SweepConfig:
+        """Name, run_dir and pruning defaults; values held as the trial will hold them."""
+        context = info.context or {}
+        if self.name is None:
+            stem = Path(str(context.get("source") or "sweep")).stem
+            self.name = re.sub(r"[^A-Za-z0-9._-]", "-", stem).lstrip("._-") or "sweep"
+        if self.run_dir is None:
+            self.run_dir = str(Path.cwd().resolve() / "runs" / self.name)
+        if self.pruning.enabled is None:
+            self.pruning.enabled = not self.optuna.multi_objective
+        try:
+            self.training = {key: coerce(key, value) for key, value in self.training.items()}
+            self.search_space = {
+                key: _coerced_distribution(key, dist) for key, dist in self.search_space.items()
+            }
+        except (ValueError, KeyError):
+            pass  # reported field by field by `checks.training_problems`/`search_space_problems`
+        return self
+
+    @property
+    def sweep_name(self) -> str:
+        """The name (always set after validation)."""
+        return self.name or "sweep"
+
+    @property
+    def parsed_methods(self) -> list[Method]:
+        """Methods as `workers.methods.Method` (family, budget use)."""
+        return [parse_method(name) for name in self.methods]
+
+    @property
+    def run_path(self) -> Path:
+        """Absolute folder for this sweep's outputs."""
+        return Path(self.run_dir or Path.cwd() / "runs" / self.sweep_name)
+
+    @property
+    def tracking_uri(self) -> str:
+        """The MLflow tracking URI to use: the given one or a sqlite file under run_dir."""
+        return self.mlflow.tracking_uri or f"sqlite:///{self.run_path / 'mlflow.db'}"
+
+    @property
+    def storage_url(self) -> str:
+        """The Optuna storage URL to use: the given one or a sqlite file under run_dir."""
+        return self.optuna.storage or f"sqlite:///{self.run_path / 'optuna.db'}"
+
+    def plan(self) -> Plan:
+        """The cells and trial counts this sweep will run."""
+        from orchestrator.sweep.plan import build_plan
+
+        return build_plan(self)
+
+
+def _coerced_distribution(name: str, dist: Any) -> Any:
+    if isinstance(dist, Categorical):
+        return dist.model_copy(update={"values": [coerce(name, v) for v in dist.values]})
+    if isinstance(dist, Constant):
+        return dist.model_copy(update={"value": coerce(name, dist.value)})
+    return dist

@@ -1,0 +1,94 @@
+"""`load_sweep`: YAML file -> validated `SweepConfig`, or every problem at once.
+
+Problems come from three places (YAML parsing, pydantic field validation, the
+cross-section checks) and are merged in the order the fields appear in the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from orchestrator.sweep.checks import semantic_problems
+from orchestrator.sweep.config import SweepConfig
+from orchestrator.sweep.distributions import DISTRIBUTION_KEYS, DISTRIBUTION_TAGS
+from orchestrator.sweep.errors import Loc, SweepValidationError, describe_error
+from orchestrator.sweep.trial_fields import training_fields
+from orchestrator.sweep.yaml_source import parse_yaml, read_yaml
+
+
+def load_sweep(path: str | Path) -> SweepConfig:
+    """Read and validate a sweep file; raise `SweepValidationError` listing every problem."""
+    source = Path(path)
+    raw = read_yaml(source)
+    return validate_sweep(raw, base_dir=source.resolve().parent, source=str(source))
+
+
+def parse_sweep(text: str, base_dir: str | Path, source: str = "<string>") -> SweepConfig:
+    """Validate sweep YAML text; relative paths resolve against `base_dir`."""
+    return validate_sweep(parse_yaml(text, source), base_dir=Path(base_dir), source=source)
+
+
+def validate_sweep(raw: dict[str, Any], base_dir: Path, source: str) -> SweepConfig:
+    """Validate already-parsed sweep data (see `load_sweep`)."""
+    problems: list[str] = []
+    config: SweepConfig | None = None
+    try:
+        config = SweepConfig.model_validate(
+            raw, context={"base_dir": base_dir.resolve(), "source": source}
+        )
+    except ValidationError as err:
+        problems += [
+            describe_error(item, _clean_loc(tuple(item["loc"])), _allowed_keys(tuple(item["loc"])))
+            for item in err.errors()
+        ]
+    problems += semantic_problems(raw)
+    if problems or config is None:
+        raise SweepValidationError(source, _in_file_order(_unique(problems), list(raw)))
+    return config
+
+
+def _clean_loc(loc: Loc) -> Loc:
+    """Drop the union tag pydantic inserts: ``search_space.x.log_uniform.min`` -> ``search_space.x.min``."""
+    if len(loc) >= 3 and loc[0] == "search_space" and loc[2] in DISTRIBUTION_TAGS:
+        return loc[:2] + loc[3:]
+    return loc
+
+
+_SECTIONS: dict[str, type[BaseModel]] = {
+    name: info.annotation  # type: ignore[misc]
+    for name, info in SweepConfig.model_fields.items()
+    if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel)
+}
+
+
+def _allowed_keys(loc: Loc) -> Sequence[str]:
+    """The keys allowed in the mapping that holds the last element of `loc` (tags kept)."""
+    parent = loc[:-1]
+    if not parent:
+        return list(SweepConfig.model_fields)
+    if len(parent) == 1 and parent[0] in _SECTIONS:
+        return list(_SECTIONS[str(parent[0])].model_fields)
+    if parent[0] == "training":
+        return training_fields()
+    if len(parent) == 3 and parent[0] == "search_space":
+        return DISTRIBUTION_KEYS.get(str(parent[2]), ())
+    return ()
+
+
+def _unique(problems: list[str]) -> list[str]:
+    return list(dict.fromkeys(problems))
+
+
+def _in_file_order(problems: list[str], keys: list[Any]) -> list[str]:
+    """Sort by the position of each problem's top-level key in the file (stable)."""
+    order = {str(key): index for index, key in enumerate(keys)}
+
+    def position(line: str) -> int:
+        head = line.split(":", 1)[0].split(".", 1)[0].split("[", 1)[0]
+        return order.get(head, len(order))
+
+    return sorted(problems, key=position)

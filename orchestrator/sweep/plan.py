@@ -1,0 +1,200 @@
+"""The plan of a sweep: which cells run, how many Optuna trials each, how many final seeded runs.
+
+Protocol: per (task, method, budget) cell, Optuna tunes the search-space fields on
+the dev score with the first seed; the best configuration then runs on every seed
+and is reported on the test half. Methods that do not use a budget (manual/*,
+finetune) form one cell per task. Every cell gets the same number of tuning trials,
+so baselines are tuned as hard as s3delta.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+from orchestrator.sweep.relevance import applies_to
+
+if TYPE_CHECKING:
+    from orchestrator.sweep.config import SweepConfig
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One (task, method, budget) combination; `budget` is None for budget-free methods."""
+
+    task: str
+    method: str
+    budget: str | None
+    n_tune_trials: int
+    seeds: tuple[int, ...]
+    tuned_params: tuple[str, ...]
+
+    @property
+    def key(self) -> str:
+        """Unique, stable id of the cell (e.g. an Optuna study name suffix)."""
+        return f"{self.task}|{self.method}|{self.budget or 'no-budget'}"
+
+    @property
+    def tune_seed(self) -> int:
+        """Seed of the tuning trials: the first of the sweep's seeds."""
+        return self.seeds[0]
+
+    @property
+    def n_final_runs(self) -> int:
+        return len(self.seeds)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key": self.key,
+            "task": self.task,
+            "method": self.method,
+            "budget": self.budget,
+            "n_tune_trials": self.n_tune_trials,
+            "tune_seed": self.tune_seed,
+            "seeds": list(self.seeds),
+            "n_final_runs": self.n_final_runs,
+            "tuned_params": list(self.tuned_params),
+        }
+
+
+@dataclass(frozen=True)
+class Plan:
+    """All cells of a sweep with trial totals and notes on how the cells were formed."""
+
+    name: str
+    model: str
+    cells: tuple[Cell, ...]
+    sampler: str
+    objective: str
+    trials_per_cell: int
+    pruning: str
+    notes: tuple[str, ...]
+
+    @property
+    def tuning_trials(self) -> int:
+        return sum(cell.n_tune_trials for cell in self.cells)
+
+    @property
+    def final_runs(self) -> int:
+        return sum(cell.n_final_runs for cell in self.cells)
+
+    @property
+    def total_trials(self) -> int:
+        """Upper bound on trials started (pruned tuning trials stop early but still count)."""
+        return self.tuning_trials + self.final_runs
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "model": self.model,
+            "sampler": self.sampler,
+            "objective": self.objective,
+            "trials_per_cell": self.trials_per_cell,
+            "pruning": self.pruning,
+            "cells": [cell.to_dict() for cell in self.cells],
+            "totals": {
+                "cells": len(self.cells),
+                "tuning_trials": self.tuning_trials,
+                "final_runs": self.final_runs,
+                "total_trials": self.total_trials,
+            },
+            "notes": list(self.notes),
+        }
+
+    def render(self, width: int = 120) -> str:
+        """A plain-text table of the cells followed by totals and notes."""
+        table = Table(title=f"sweep {self.name}: {self.model}", title_justify="left")
+        for header in ("#", "task", "method", "budget", "tune trials", "final seeds", "tuned"):
+            table.add_column(header, overflow="fold")
+        for index, cell in enumerate(self.cells, start=1):
+            table.add_row(
+                str(index),
+                cell.task,
+                cell.method,
+                cell.budget or "(none)",
+                str(cell.n_tune_trials),
+                ", ".join(str(seed) for seed in cell.seeds),
+                ", ".join(cell.tuned_params) or "-",
+            )
+        buffer = io.StringIO()
+        console = Console(file=buffer, width=width, color_system=None, force_terminal=False)
+        console.print(table)
+        console.print(
+            f"cells: {len(self.cells)}   tuning trials: {self.tuning_trials}   "
+            f"final runs: {self.final_runs}   estimated trials: {self.total_trials}"
+        )
+        console.print(f"optuna: {self.sampler} sampler, objective {self.objective}; {self.pruning}")
+        for note in self.notes:
+            console.print(f"- {note}", highlight=False)
+        return buffer.getvalue()
+
+
+def build_plan(sweep: SweepConfig) -> Plan:
+    """Expand a validated sweep into cells: task-major, then method, then budget."""
+    tunable = [name for name, dist in sweep.search_space.items() if dist.is_tuned]
+    seeds = tuple(sweep.seeds)
+    cells = []
+    for task in sweep.tasks:
+        for method in sweep.parsed_methods:
+            tuned = tuple(name for name in tunable if applies_to(name, method))
+            n_tune = sweep.optuna.trials_per_cell if tuned else 0
+            budgets: list[str | None] = list(sweep.budgets) if method.uses_budget else [None]
+            cells += [Cell(task, method.name, budget, n_tune, seeds, tuned) for budget in budgets]
+    pruning = (
+        f"ASHA pruning of tuning trials on dev scores from step {sweep.pruning.min_steps}, "
+        f"reduction factor {sweep.pruning.reduction_factor}"
+        if sweep.pruning.enabled
+        else "no pruning"
+    )
+    return Plan(
+        name=sweep.sweep_name,
+        model=sweep.model,
+        cells=tuple(cells),
+        sampler=sweep.optuna.sampler,
+        objective=sweep.optuna.objective,
+        trials_per_cell=sweep.optuna.trials_per_cell,
+        pruning=pruning,
+        notes=tuple(_notes(sweep, cells)),
+    )
+
+
+def _notes(sweep: SweepConfig, cells: list[Cell]) -> list[str]:
+    methods = sweep.parsed_methods
+    free = [m.name for m in methods if not m.uses_budget]
+    budgeted = [m.name for m in methods if m.uses_budget]
+    seeds = ", ".join(str(seed) for seed in sweep.seeds)
+    notes = [
+        f"per cell: {sweep.optuna.trials_per_cell} Optuna trials tune the search-space fields that "
+        f"affect its method (column 'tuned') on the dev score with seed {sweep.seeds[0]}; "
+        "the best configuration then runs on "
+        f"seeds {seeds} and is reported on the test half"
+    ]
+    if free and budgeted:
+        notes.append(
+            f"{', '.join(free)} use no budget: one cell per task (budgets "
+            f"{', '.join(sweep.budgets)} apply to {', '.join(budgeted)})"
+        )
+    elif free:
+        notes.append(f"{', '.join(free)} use no budget: one cell per task")
+    if sweep.budgets and not budgeted:
+        notes.append(
+            f"budgets {', '.join(sweep.budgets)} are unused: no method searches under a budget"
+        )
+    untuned = sorted({cell.method for cell in cells if cell.n_tune_trials == 0})
+    if untuned:
+        notes.append(
+            f"{', '.join(untuned)}: nothing in search_space affects them, so no tuning trials; "
+            "the training settings run on every seed"
+        )
+    overridden = sorted(set(sweep.training) & set(sweep.search_space))
+    if overridden:
+        notes.append(f"search_space overrides training for: {', '.join(overridden)}")
+    notes.append(
+        f"runs in {sweep.run_path}; MLflow {sweep.tracking_uri} (experiment "
+        f"{sweep.mlflow.experiment}); Optuna storage {sweep.storage_url}"
+    )
+    return notes

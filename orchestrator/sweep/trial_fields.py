@@ -1,0 +1,101 @@
+"""Which `TrialConfig` fields a sweep file may set, where, and what values they take.
+
+The sweep's ``training:`` section and its ``search_space:`` both write `TrialConfig`
+fields; this module is the one place that knows which fields belong to the sweep's
+cell axes (task, method, ...), which the orchestrator sets per trial, and checks a
+value against the field exactly as a trial will.
+"""
+
+from __future__ import annotations
+
+import types
+import typing
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from workers.trial_types import TrialConfig
+
+# Fields that are the sweep's own axes: each names where to write it instead.
+CELL_FIELDS: dict[str, str] = {
+    "model": "the top-level `model:`",
+    "task": "the top-level `tasks:` list",
+    "method": "the top-level `methods:` list",
+    "budget": "the top-level `budgets:` list",
+    "seed": "the top-level `seeds:` list",
+    "data_dir": "the top-level `data_dir:`",
+}
+# Set by the orchestrator per trial (under run_dir), so a shared value would collide.
+ORCHESTRATOR_FIELDS: tuple[str, ...] = ("output_dir", "checkpoint_dir")
+# Settable in `training:` but meaningless to tune.
+UNTUNABLE_FIELDS: tuple[str, ...] = ("device", "num_threads", "extra", "checkpoint_every")
+
+FieldKind = Literal["float", "int", "bool", "choice", "text", "other"]
+
+
+def training_fields() -> list[str]:
+    """Fields allowed under `training:`."""
+    blocked = set(CELL_FIELDS) | set(ORCHESTRATOR_FIELDS)
+    return [name for name in TrialConfig.model_fields if name not in blocked]
+
+
+def tunable_fields() -> list[str]:
+    """Fields allowed as `search_space:` keys."""
+    return [name for name in training_fields() if name not in UNTUNABLE_FIELDS]
+
+
+def misplaced_field_problem(name: str, section: str) -> str | None:
+    """Why `name` cannot appear in `section` ('training' or 'search_space'), or None."""
+    if name in CELL_FIELDS:
+        return f"{section}.{name}: is one of the sweep's axes, not a {section} setting; set it in {CELL_FIELDS[name]}"
+    if name in ORCHESTRATOR_FIELDS:
+        return f"{section}.{name}: is set per trial by the orchestrator under run_dir; remove it (set `run_dir:` to choose where outputs go)"
+    if section == "search_space" and name in UNTUNABLE_FIELDS:
+        return f"search_space.{name}: cannot be tuned; set it under `training:` instead"
+    return None
+
+
+def field_kind(name: str) -> FieldKind:
+    """The value type a field takes, ignoring ``None``: decides which distributions fit it."""
+    annotation = TrialConfig.model_fields[name].annotation
+    options = typing.get_args(annotation) if _is_union(annotation) else (annotation,)
+    options = tuple(option for option in options if option is not type(None))
+    if len(options) != 1:
+        return "other"
+    (only,) = options
+    if typing.get_origin(only) is Literal:
+        return "choice"
+    kinds: dict[Any, FieldKind] = {float: "float", int: "int", bool: "bool", str: "text"}
+    return kinds.get(only, "other")
+
+
+def _is_union(annotation: Any) -> bool:
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType)
+
+
+def value_problems(name: str, value: Any) -> list[str]:
+    """Why `value` is not valid for field `name` (empty when it is), judged as a trial would."""
+    try:
+        TrialConfig.model_validate({name: value}, strict=True)
+    except ValidationError as err:
+        return [
+            _short_reason(item["type"], item.get("ctx") or {}, item["msg"]) for item in err.errors()
+        ]
+    return []
+
+
+def _short_reason(kind: str, ctx: dict[str, Any], message: str) -> str:
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected')}"
+    return {
+        "int_type": "must be a whole number",
+        "float_type": "must be a number",
+        "bool_type": "must be true or false",
+        "string_type": "must be a text value",
+        "dict_type": "must be a mapping",
+    }.get(kind, message)
+
+
+def coerce(name: str, value: Any) -> Any:
+    """The value as the trial will hold it (e.g. ``1`` -> ``1.0`` for a float field)."""
+    return getattr(TrialConfig.model_validate({name: value}, strict=True), name)
