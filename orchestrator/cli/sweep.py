@@ -1,9 +1,48 @@
-"""CLI commands: sweep (not written yet)."""
+"""CLI commands on sweep files: `validate` (and, later, `run`).
+
+Every command that takes a sweep file loads it through `load_sweep_or_exit`, so an
+invalid file is reported the same way everywhere: each problem on its own line on
+stderr, exit code 2, before anything starts.
+"""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from orchestrator.sweep import SweepConfig, SweepValidationError, load_sweep
+
+INVALID_SWEEP_EXIT = 2
+
+SweepFile = Annotated[Path, typer.Argument(help="Sweep YAML file (see examples/quickstart.yaml).")]
+
+
+def load_sweep_or_exit(path: Path) -> SweepConfig:
+    """Load a sweep file; on problems print them all to stderr and exit with code 2."""
+    try:
+        return load_sweep(path)
+    except SweepValidationError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(INVALID_SWEEP_EXIT) from None
+
+
+def validate(
+    sweep_file: SweepFile,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the plan as JSON instead of a table.")
+    ] = False,
+) -> None:
+    """Check a sweep file and print its plan: cells, tuning trials, final seeded runs."""
+    plan = load_sweep_or_exit(sweep_file).plan()
+    if as_json:
+        typer.echo(json.dumps(plan.to_dict(), indent=2))
+    else:
+        typer.echo(plan.render(), nl=False)
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
+    app.command("validate")(validate)
