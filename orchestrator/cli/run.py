@@ -1,9 +1,79 @@
-"""CLI commands: run (not written yet)."""
+"""`s3delta run SWEEP.yaml`: run or resume a sweep on embedded Ray or a Ray cluster."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+EXIT_INVALID = 2
+EXIT_TRIALS_FAILED = 1
+
+
+def run(
+    sweep: Annotated[Path, typer.Argument(help="The sweep YAML file.")],
+    run_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for this sweep's Optuna DB, trial outputs and checkpoints "
+            "(default: $S3DELTA_HOME/<name>, see docs/cluster.md)."
+        ),
+    ] = None,
+    address: Annotated[
+        str | None,
+        typer.Option(
+            help="Ray cluster to join (e.g. 127.0.0.1:6380); default $RAY_ADDRESS, "
+            "else an embedded Ray on this machine."
+        ),
+    ] = None,
+    tracking_uri: Annotated[
+        str | None, typer.Option(help="MLflow tracking URI; overrides the YAML and env.")
+    ] = None,
+    storage: Annotated[
+        str | None, typer.Option(help="Optuna storage URL; overrides the YAML and env.")
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue an interrupted sweep; finished trials are not rerun.")
+    ] = False,
+    max_retries: Annotated[
+        int, typer.Option(min=0, help="Times Ray reruns a trial whose worker process died.")
+    ] = 3,
+) -> None:
+    """Run every cell of a sweep: Optuna tuning, then the best config on every seed."""
+    from orchestrator.paths import PathSettingError
+    from orchestrator.runner import SweepAlreadyRunError, run_sweep_file
+    from orchestrator.sweep import SweepValidationError
+
+    try:
+        outcome = run_sweep_file(
+            sweep,
+            run_dir=run_dir,
+            address=address,
+            tracking_uri=tracking_uri,
+            storage_url=storage,
+            resume=resume,
+            max_retries=max_retries,
+        )
+    except SweepValidationError as error:
+        for line in error.problems:
+            typer.echo(f"{error.source}: {line}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    except (PathSettingError, SweepAlreadyRunError) as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    typer.echo(
+        f"sweep {outcome.sweep}: {outcome.ok} trials finished, {outcome.pruned} pruned, "
+        f"{outcome.failed} failed, {outcome.skipped} already done before resume; "
+        f"MLflow parent run {outcome.parent_run_id} at {outcome.tracking_uri}; "
+        f"files in {outcome.run_dir}"
+    )
+    for key in outcome.failed_keys:
+        typer.echo(f"failed: {key}", err=True)
+    if outcome.failed:
+        raise typer.Exit(EXIT_TRIALS_FAILED)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the app."""
+    """Add `run` to the app."""
+    app.command("run")(run)

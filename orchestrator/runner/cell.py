@@ -1,0 +1,202 @@
+"""One sweep cell (task x method x budget) as a small state machine the driver polls.
+
+Tune phase: ask Optuna for configs until the cell's tuning budget is used; then the
+final phase runs the best config once per seed. On `--resume`, trials the previous
+driver left RUNNING are rerun under the same Optuna number (so the same key and
+checkpoint folder), unless MLflow already holds their outcome; final seeds with a
+FINISHED run are skipped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.trial import TrialState
+
+from orchestrator.runner import study as studies
+from orchestrator.runner.keys import TrialKey
+from orchestrator.runner.progress import CellRow
+
+# (optuna trial, cell) -> TrialConfig as a dict; wraps `orchestrator.sweep.suggest_config`
+Suggest = Callable[[optuna.Trial], dict[str, Any]]
+
+
+@dataclass
+class Job:
+    """One trial to run: its key, its full TrialConfig, and its Optuna handle (tune only)."""
+
+    key: TrialKey
+    config: dict[str, Any]
+    trial: optuna.Trial | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    saw_search: bool = False
+    reported_steps: set[int] = field(default_factory=set)
+
+    def resource_step(self, event: dict[str, Any]) -> int:
+        """Training steps spent so far: the resource axis of successive halving."""
+        if event["phase"] == "search":
+            self.saw_search = True
+            return int(event["step"])
+        offset = int(self.config.get("search_steps", 0)) if self.saw_search else 0
+        return offset + int(event["step"])
+
+
+@dataclass
+class CellRunner:
+    """Hands out the cell's jobs and takes their outcomes."""
+
+    sweep_name: str
+    task: str
+    method: str
+    budget: str | None
+    n_tune: int
+    seeds: list[int]
+    study: optuna.Study
+    suggest: Suggest
+    finalize: Callable[[dict[str, Any], TrialKey], dict[str, Any]]
+    recorded: dict[str, dict[str, Any]]
+    multi_objective: bool
+    row: CellRow
+    queue: list[Job] = field(default_factory=list)
+    running: int = 0
+    final_started: bool = False
+    best_config: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.n_tune < 1:
+            raise ValueError(
+                f"cell {self.task} {self.method}: optuna.trials_per_cell must be at least 1 "
+                "(the final seeds run the best tuned config)"
+            )
+        self._settle_stale_trials()
+        self._refresh_row()
+
+    # -- keys ---------------------------------------------------------------------------
+    def key(self, phase: str, index: int) -> TrialKey:
+        return TrialKey(self.sweep_name, self.task, self.method, self.budget, phase, index)  # type: ignore[arg-type]
+
+    # -- resume ---------------------------------------------------------------------------
+    def _settle_stale_trials(self) -> None:
+        for frozen in studies.stale_trials(self.study):
+            key = self.key("tune", frozen.number)
+            record = self.recorded.get(key.text)
+            if record is None:
+                config = frozen.user_attrs.get(studies.CONFIG_ATTR)
+                if config is None:  # asked but never configured: nothing ran
+                    self.study.tell(frozen.number, state=TrialState.FAIL)
+                    continue
+                trial = studies.trial_for(self.study, frozen)
+                self.queue.append(Job(key, config, trial))
+            elif record["status"] == "FINISHED":
+                self.study.tell(frozen.number, self._values(record))
+            elif record["status"] == "KILLED":
+                self.study.tell(frozen.number, state=TrialState.PRUNED)
+            else:
+                self.study.tell(frozen.number, state=TrialState.FAIL)
+
+    def _values(self, record: dict[str, Any]) -> float | list[float]:
+        score = float(record.get("dev_score") or float("nan"))
+        if self.multi_objective:
+            return [score, float(record.get("delta_params") or 0.0)]
+        return score
+
+    # -- handing out jobs ------------------------------------------------------------------
+    def next_job(self) -> Job | None:
+        """The next job to start, or None when the cell has nothing startable now."""
+        if self.queue:
+            return self._started(self.queue.pop(0))
+        if not self.final_started:
+            if len(self.study.get_trials(deepcopy=False)) < self.n_tune:
+                return self._started(self._ask())
+            if self.running:
+                return None  # tuning still in flight
+            self._start_final_phase()
+            if self.queue:
+                return self._started(self.queue.pop(0))
+        return None
+
+    def _started(self, job: Job) -> Job:
+        self.running += 1
+        self._refresh_row()
+        return job
+
+    def _ask(self) -> Job:
+        trial = self.study.ask()
+        key = self.key("tune", trial.number)
+        config = self.finalize(self.suggest(trial), key)
+        trial.set_user_attr(studies.CONFIG_ATTR, config)
+        trial.set_user_attr(studies.KEY_ATTR, key.text)
+        return Job(key, config, trial)
+
+    def _start_final_phase(self) -> None:
+        self.final_started = True
+        best = studies.best_trial(self.study)
+        if best is None:
+            self.row.state = "failed"
+            return
+        self.best_config = dict(best.user_attrs[studies.CONFIG_ATTR])
+        for seed in self.seeds:
+            key = self.key("final", seed)
+            if self.recorded.get(key.text, {}).get("status") == "FINISHED":
+                continue
+            config = self.finalize({**self.best_config, "seed": seed}, key)
+            self.queue.append(Job(key, config))
+
+    # -- outcomes ----------------------------------------------------------------------------
+    def complete(self, job: Job, outcome: dict[str, Any]) -> None:
+        """Take a finished job's outcome (status ok|pruned|failed)."""
+        self.running -= 1
+        status = outcome["status"]
+        if job.trial is not None:
+            if status == "ok":
+                result = outcome["result"]
+                self.study.tell(job.trial, self._values(result))
+            elif status == "pruned":
+                self.study.tell(job.trial, state=TrialState.PRUNED)
+            else:
+                self.study.tell(job.trial, state=TrialState.FAIL)
+        elif status == "ok":
+            self.recorded[job.key.text] = {"status": "FINISHED", **outcome["result"]}
+        if status == "failed":
+            self.row.failed += 1
+        self._refresh_row()
+
+    def report(self, job: Job, event: dict[str, Any], prune_enabled: bool) -> bool:
+        """Feed an intermediate dev score to Optuna; True when the trial should stop."""
+        job.events.append(event)
+        step = job.resource_step(event)
+        score = event.get("metrics", {}).get("dev_score")
+        if job.trial is None or self.multi_objective or score is None or math.isnan(score):
+            return False
+        if step in job.reported_steps:
+            return False
+        job.reported_steps.add(step)
+        job.trial.report(float(score), step)
+        return prune_enabled and job.trial.should_prune()
+
+    @property
+    def finished(self) -> bool:
+        return self.final_started and not self.queue and self.running == 0
+
+    def _refresh_row(self) -> None:
+        trials = self.study.get_trials(deepcopy=False)
+        self.row.tune_done = sum(t.state in studies.FINISHED_STATES for t in trials)
+        self.row.final_done = sum(
+            self.recorded.get(self.key("final", s).text, {}).get("status") == "FINISHED"
+            for s in self.seeds
+        )
+        self.row.running = self.running
+        best = studies.best_trial(self.study)
+        self.row.best_dev = None if best is None else best.values[0]
+        if self.row.state != "failed":
+            self.row.state = "done" if self.finished else "final" if self.final_started else "tune"
+
+
+def trial_dir(run_dir: Path, key: TrialKey) -> Path:
+    """Where one trial writes outputs and checkpoints (stable across retries and resumes)."""
+    return run_dir / "trials" / key.folder

@@ -1,0 +1,75 @@
+"""Connecting the driver to Ray: an embedded single-machine Ray, or an existing cluster.
+
+Rule: `--address` wins; else `RAY_ADDRESS` (which `ray job submit` sets for the job's
+driver); else a fresh embedded Ray on this machine. The embedded case passes
+`address="local"` on purpose: a bare `ray.init()` would silently join whatever
+cluster `ray start` left running on this machine (another user's, another test's).
+
+Authentication: Ray 2.60 reads `RAY_AUTH_MODE` (`disabled` or `token`) from the
+environment of every process; the head (`ray start`), `ray job submit` and the
+driver must agree. With `token`, the token comes from `RAY_AUTH_TOKEN`,
+`RAY_AUTH_TOKEN_PATH` or `~/.ray/auth_token`. An embedded Ray with the mode unset
+creates a local token itself. See docs/cluster.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+import ray
+
+
+@dataclass(frozen=True)
+class RayConnection:
+    """How this driver reached Ray, for logs and the parent run's tags."""
+
+    mode: str  # "embedded" or "cluster"
+    address: str
+    owned: bool  # whether this process started Ray (and so must shut it down)
+    resources: dict[str, float]
+
+
+def connect_ray(address: str | None = None) -> RayConnection:
+    """Join the cluster at `address`/`RAY_ADDRESS`, or start an embedded Ray."""
+    if ray.is_initialized():
+        return RayConnection("existing", "", False, dict(ray.cluster_resources()))
+    target = address or os.environ.get("RAY_ADDRESS")
+    if target:
+        ctx = ray.init(address=target, logging_level=logging.WARNING)
+        mode, owned = "cluster", False
+    else:
+        ctx = ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
+        mode, owned = "embedded", True
+    return RayConnection(
+        mode,
+        str(getattr(ctx, "address_info", {}).get("gcs_address", target or "local")),
+        owned,
+        dict(ray.cluster_resources()),
+    )
+
+
+def disconnect_ray(connection: RayConnection) -> None:
+    """Shut Ray down when this process owns it; just detach from a shared cluster."""
+    if connection.mode != "existing" and ray.is_initialized():
+        ray.shutdown()
+
+
+def check_resources(
+    connection: RayConnection, cpus_per_trial: float, gpus_per_trial: float
+) -> None:
+    """Refuse at once a trial shape the cluster can never schedule (instead of hanging)."""
+    cpus = connection.resources.get("CPU", 0.0)
+    gpus = connection.resources.get("GPU", 0.0)
+    if gpus_per_trial > 0 and gpus_per_trial > gpus:
+        raise RuntimeError(
+            f"resources.gpus_per_trial={gpus_per_trial} but the Ray cluster at "
+            f"{connection.address or 'this machine'} has {gpus:g} GPU(s); set gpus_per_trial: 0 "
+            "or join a cluster with GPUs (--address)"
+        )
+    if cpus_per_trial > cpus:
+        raise RuntimeError(
+            f"resources.cpus_per_trial={cpus_per_trial} but the Ray cluster has {cpus:g} CPU(s); "
+            f"lower cpus_per_trial to at most {cpus:g}"
+        )

@@ -1,0 +1,307 @@
+"""The sweep driver: the loop that keeps up to `max_concurrent` trials in flight.
+
+The driver owns every Optuna study (ask/tell) and the MLflow client; trials are Ray
+tasks (`executor.py`). Each loop turn: start startable jobs, wait briefly for one
+to end, relay progress events to Optuna (intermediate dev scores, pruning) and to
+the live table, and record ended trials in MLflow then Optuna (in that order, so a
+driver that dies in between is repaired on `--resume` from the MLflow record).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import ray
+
+from orchestrator.runner import study as studies
+from orchestrator.runner.cell import CellRunner, Job, trial_dir
+from orchestrator.runner.cluster import RayConnection, check_resources, connect_ray, disconnect_ray
+from orchestrator.runner.executor import ATTEMPTS_FILE, start_hub, submit_trial
+from orchestrator.runner.keys import TrialKey, study_name
+from orchestrator.runner.progress import CellRow, ProgressView, SweepProgress
+from orchestrator.runner.settings import RunSettings
+from orchestrator.runner.tracking import SweepTracker
+
+WAIT_S = 1.0
+DEFAULT_MAX_RETRIES = 3
+
+
+class SweepAlreadyRunError(RuntimeError):
+    """The sweep name already has records; the message says how to resume or rename."""
+
+
+@dataclass
+class SweepOutcome:
+    """What `run_sweep` did: the parent run and how its trials ended."""
+
+    sweep: str
+    parent_run_id: str
+    run_dir: Path
+    tracking_uri: str
+    ok: int = 0
+    pruned: int = 0
+    failed: int = 0
+    skipped: int = 0  # already finished before a --resume
+    failed_keys: list[str] = field(default_factory=list)
+
+
+def _trial_config(
+    config: dict[str, Any], key: TrialKey, run_dir: Path, sweep: Any
+) -> dict[str, Any]:
+    """Fill in the per-trial places (outputs, checkpoints) and the CPU/GPU share."""
+    from workers.trial_types import TrialConfig
+
+    resources = sweep.resources
+    out = trial_dir(run_dir, key)
+    filled = {**config, "output_dir": str(out), "checkpoint_dir": str(out / "checkpoints")}
+    if "checkpoint_every" not in sweep.training:  # unset: checkpoint at every evaluation
+        filled["checkpoint_every"] = filled.get("eval_every") or 50
+    if filled.get("num_threads") is None:
+        filled["num_threads"] = max(1, math.ceil(resources.cpus_per_trial))
+    if filled.get("device", "auto") == "auto" and not resources.gpus_per_trial:
+        filled["device"] = "cpu"
+    return TrialConfig(**filled).model_dump()
+
+
+def _attempts(config: dict[str, Any]) -> int:
+    path = Path(config["output_dir"]) / ATTEMPTS_FILE
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def _max_concurrent(sweep: Any, connection: RayConnection) -> int:
+    configured = sweep.resources.max_concurrent
+    if configured:
+        return int(configured)
+    cpus = connection.resources.get("CPU", 1.0)
+    fit = int(cpus // sweep.resources.cpus_per_trial)
+    gpus_per = sweep.resources.gpus_per_trial
+    if gpus_per:
+        fit = min(fit, int(connection.resources.get("GPU", 0.0) // gpus_per))
+    return max(1, fit)
+
+
+def _make_cells(
+    sweep: Any, plan: Any, settings: RunSettings, recorded: dict[str, dict[str, Any]]
+) -> list[CellRunner]:
+    from orchestrator.sweep import suggest_config
+
+    storage = studies.make_storage(settings.storage_url)
+    multi = sweep.optuna.objective == "score_vs_size"
+    prune = sweep.pruning.enabled if sweep.pruning.enabled is not None else not multi
+    cells = []
+    for cell in plan.cells:
+        name = study_name(sweep.name, cell.task, cell.method, cell.budget)
+        study = studies.open_study(
+            name=name,
+            storage=storage,
+            sampler=studies.make_sampler(
+                sweep.optuna.sampler, studies.cell_seed(sweep.optuna.seed, name)
+            ),
+            pruner=studies.make_pruner(
+                prune and not multi, sweep.pruning.min_steps, sweep.pruning.reduction_factor
+            ),
+            multi_objective=multi,
+        )
+        row = CellRow(
+            cell.task,
+            cell.method,
+            "none" if cell.budget is None else str(cell.budget),
+            cell.n_tune_trials,
+            len(cell.seeds),
+        )
+
+        def suggest(trial: Any, _cell: Any = cell) -> dict[str, Any]:
+            config = suggest_config(trial, sweep, _cell)
+            return {**config.model_dump(), "seed": _cell.seeds[0]}
+
+        cells.append(
+            CellRunner(
+                sweep_name=sweep.name,
+                task=cell.task,
+                method=cell.method,
+                budget=cell.budget,
+                n_tune=cell.n_tune_trials,
+                seeds=list(cell.seeds),
+                study=study,
+                suggest=suggest,
+                finalize=lambda cfg, key: _trial_config(cfg, key, settings.run_dir, sweep),
+                recorded=recorded,
+                multi_objective=multi,
+                row=row,
+            )
+        )
+    return cells
+
+
+def _refuse_rerun(sweep: Any, plan: Any, settings: RunSettings, tracker: SweepTracker) -> None:
+    storage = studies.make_storage(settings.storage_url)
+    used = [
+        study_name(sweep.name, c.task, c.method, c.budget)
+        for c in plan.cells
+        if studies.study_exists(storage, study_name(sweep.name, c.task, c.method, c.budget))
+    ]
+    parent = tracker.find_parent(sweep.name)
+    if used or parent:
+        where = f"Optuna studies {used[:3]}" if used else f"MLflow parent run {parent}"
+        raise SweepAlreadyRunError(
+            f"sweep {sweep.name!r} has already run ({where}); continue it with "
+            "`s3delta run SWEEP.yaml --resume`, or give the sweep a new `name:`"
+        )
+
+
+def run_sweep(
+    sweep: Any,
+    plan: Any,
+    sweep_yaml: Path,
+    settings: RunSettings,
+    *,
+    resume: bool = False,
+    max_retries: int = DEFAULT_MAX_RETRIES,
+    connection: RayConnection | None = None,
+) -> SweepOutcome:
+    """Run (or resume) a whole sweep; returns once every cell has its final seed runs."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    settings.prepare_folders()
+    tracker = SweepTracker(settings.tracking_uri, settings.experiment, settings.artifact_root)
+    if not resume:
+        _refuse_rerun(sweep, plan, settings, tracker)
+    shutil.copyfile(sweep_yaml, settings.run_dir / "sweep.yaml")
+    plan_dict = plan.to_dict()
+    (settings.run_dir / "plan.json").write_text(json.dumps(plan_dict, indent=2, default=str))
+    recorded = tracker.recorded(sweep.name) if resume else {}
+    own_connection = connection is None
+    connection = connection or connect_ray(settings.address)
+    status = "FAILED"
+    try:
+        check_resources(connection, sweep.resources.cpus_per_trial, sweep.resources.gpus_per_trial)
+        parent = tracker.find_parent(sweep.name) if resume else None
+        parent_tags = tracker.tags_for_parent(
+            run_dir=str(settings.run_dir),
+            optuna_storage=settings.storage_url,
+            ray_mode=connection.mode,
+            ray_address=connection.address,
+        )
+        tracker.start_parent(sweep.name, sweep_yaml, plan_dict, parent_tags, resume_id=parent)
+        outcome = SweepOutcome(
+            sweep.name, tracker.parent_id or "", settings.run_dir, settings.tracking_uri
+        )
+        outcome.skipped = sum(r["status"] == "FINISHED" for r in recorded.values())
+        cells = _make_cells(sweep, plan, settings, recorded)
+        _Loop(sweep, cells, tracker, connection, max_retries, outcome).run()
+        status = "FINISHED"
+        return outcome
+    except KeyboardInterrupt:
+        status = "KILLED"
+        raise
+    finally:
+        tracker.end_parent(status)
+        if own_connection:
+            disconnect_ray(connection)
+
+
+class _Loop:
+    """The scheduling loop over all cells of one sweep."""
+
+    def __init__(
+        self,
+        sweep: Any,
+        cells: list[CellRunner],
+        tracker: SweepTracker,
+        connection: RayConnection,
+        max_retries: int,
+        outcome: SweepOutcome,
+    ) -> None:
+        self.sweep = sweep
+        self.cells = cells
+        self.tracker = tracker
+        self.max_retries = max_retries
+        self.outcome = outcome
+        self.limit = _max_concurrent(sweep, connection)
+        multi = sweep.optuna.objective == "score_vs_size"
+        enabled = sweep.pruning.enabled
+        self.prune = (enabled if enabled is not None else True) and not multi
+        self.hub = start_hub()
+        self.inflight: dict[ray.ObjectRef, tuple[CellRunner, Job]] = {}
+        self.by_key: dict[str, tuple[CellRunner, Job]] = {}
+        self.progress = SweepProgress([c.row for c in cells], self.limit)
+
+    def run(self) -> None:
+        with ProgressView(self.progress, self.sweep.name) as view:
+            self.view = view
+            try:
+                while True:
+                    self._fill()
+                    if not self.inflight:
+                        if all(c.finished for c in self.cells):
+                            break
+                        raise RuntimeError("no trial running and none startable: scheduler stuck")
+                    ready, _ = ray.wait(list(self.inflight), num_returns=1, timeout=WAIT_S)
+                    self._relay_events()
+                    for ref in ready:
+                        self._finish(ref)
+                    view.refresh()
+            except BaseException:
+                for ref in self.inflight:
+                    ray.cancel(ref, force=True)
+                raise
+
+    def _fill(self) -> None:
+        for cell in self.cells:
+            while len(self.inflight) < self.limit:
+                job = cell.next_job()
+                if job is None:
+                    break
+                ref = submit_trial(
+                    job.config,
+                    job.key.text,
+                    self.hub,
+                    num_cpus=self.sweep.resources.cpus_per_trial,
+                    num_gpus=self.sweep.resources.gpus_per_trial,
+                    max_retries=self.max_retries,
+                )
+                self.inflight[ref] = (cell, job)
+                self.by_key[job.key.text] = (cell, job)
+
+    def _relay_events(self) -> None:
+        for key, events in ray.get(self.hub.drain.remote()).items():
+            if key not in self.by_key:
+                continue
+            cell, job = self.by_key[key]
+            for event in events:
+                if cell.report(job, event, self.prune):
+                    self.hub.stop.remote(key)
+            if not events:
+                continue
+            last = events[-1]
+            cell.row.step_note = f"{last['phase']} {last['step']}/{last['total_steps']}"
+
+    def _finish(self, ref: ray.ObjectRef) -> None:
+        cell, job = self.inflight.pop(ref)
+        try:
+            outcome = ray.get(ref)
+        except Exception as error:  # worker lost beyond max_retries, or a Ray error
+            outcome = {"status": "failed", "error": f"{type(error).__name__}: {error}"}
+        self._relay_events()
+        self.tracker.log_trial(job.key, job.config, outcome, job.events, _attempts(job.config))
+        cell.complete(job, outcome)
+        self.hub.forget.remote(job.key.text)
+        del self.by_key[job.key.text]
+        status = outcome["status"]
+        if status == "ok":
+            self.outcome.ok += 1
+            self.progress.durations.append(float(outcome["result"].get("wall_time_s") or 0.0))
+            note = f"dev {outcome['result'].get('dev_score'):.4f}"
+        elif status == "pruned":
+            self.outcome.pruned += 1
+            note = "pruned"
+        else:
+            self.outcome.failed += 1
+            self.outcome.failed_keys.append(job.key.text)
+            note = "FAILED: " + str(outcome.get("error", "")).strip().splitlines()[-1][:200]
+        self.view.line(f"{job.key.run_name}: {note}")

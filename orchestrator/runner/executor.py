@@ -1,0 +1,131 @@
+"""Running one trial as a Ray task with its CPU/GPU share, retries and pruning hook.
+
+Why tasks (not actors): Ray re-executes a task whose worker process died
+(`max_retries`), and the trial resumes by itself from the newest checkpoint in
+`cfg.checkpoint_dir`; actors would need their own restart bookkeeping. Many trials
+share a GPU when `num_gpus` is fractional. Application errors are returned as values
+(not retried: they are deterministic); only lost workers are retried.
+
+Each attempt appends `{pid, host, time}` to `<output_dir>/attempts.jsonl`, which
+records how many times a trial was (re)started and lets tests kill a live worker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import traceback
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from orchestrator.runner.hub import ProgressHub
+
+FLUSH_EVERY_S = 2.0
+ATTEMPTS_FILE = "attempts.jsonl"
+_REMOTE_TRIAL: Any = None  # the Ray remote function, made once per driver process
+
+
+class HubReporter:
+    """The trial's progress callback: buffers events, flushes them to the hub, and
+    raises `optuna.TrialPruned` when the driver has marked the trial to stop."""
+
+    def __init__(self, hub: Any, key: str) -> None:
+        self._hub = hub
+        self._key = key
+        self._buffer: list[dict[str, Any]] = []
+        self._last_flush = time.monotonic()
+
+    def __call__(self, event: Any) -> None:
+        record = {
+            "phase": event.phase,
+            "step": int(event.step),
+            "total_steps": int(event.total_steps),
+            "metrics": {k: float(v) for k, v in event.metrics.items()},
+            "time": time.time(),
+        }
+        self._buffer.append(record)
+        has_score = any(name.endswith("dev_score") for name in record["metrics"])
+        if has_score or time.monotonic() - self._last_flush > FLUSH_EVERY_S:
+            self.flush()
+
+    def flush(self, check_stop: bool = True) -> None:
+        """Send buffered events; stop the trial if the driver pruned it."""
+        if self._hub is None:
+            self._buffer.clear()
+            return
+        if not self._buffer and not check_stop:
+            return
+        events, self._buffer = self._buffer, []
+        should_stop = ray.get(self._hub.push.remote(self._key, events))
+        self._last_flush = time.monotonic()
+        if should_stop and check_stop:
+            import optuna
+
+            raise optuna.TrialPruned(f"pruned by the driver ({self._key})")
+
+
+def _record_attempt(output_dir: str | None) -> None:
+    if not output_dir:
+        return
+    Path(output_dir).mkdir(parents=True, exist_ok=True)
+    line = {"pid": os.getpid(), "host": socket.gethostname(), "time": time.time()}
+    with open(Path(output_dir) / ATTEMPTS_FILE, "a") as fh:
+        fh.write(json.dumps(line) + "\n")
+
+
+def execute_trial(cfg_dict: dict[str, Any], key: str, hub: Any) -> dict[str, Any]:
+    """Run one trial in this process; return `{"status": ok|pruned|failed, ...}`."""
+    import optuna
+    import torch
+    from workers.trial import run_trial
+
+    from workers.trial_types import TrialConfig
+
+    _record_attempt(cfg_dict.get("output_dir"))
+    cfg = TrialConfig(**cfg_dict)
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    reporter = HubReporter(hub, key)
+    try:
+        result = run_trial(cfg, reporter)
+    except optuna.TrialPruned as pruned:
+        reporter.flush(check_stop=False)
+        return {"status": "pruned", "error": str(pruned)}
+    except Exception:
+        reporter.flush(check_stop=False)
+        return {"status": "failed", "error": traceback.format_exc(limit=20)}
+    reporter.flush(check_stop=False)
+    return {"status": "ok", "result": asdict(result)}
+
+
+def start_hub() -> Any:
+    """The sweep's progress hub actor (no CPU, lives as long as the driver)."""
+    return ray.remote(num_cpus=0)(ProgressHub).remote()
+
+
+def submit_trial(
+    cfg_dict: dict[str, Any],
+    key: str,
+    hub: Any,
+    *,
+    num_cpus: float,
+    num_gpus: float,
+    max_retries: int,
+) -> ray.ObjectRef:
+    """Start a trial as a Ray task holding `num_cpus` CPUs and `num_gpus` GPUs."""
+    global _REMOTE_TRIAL
+    if _REMOTE_TRIAL is None:
+        _REMOTE_TRIAL = ray.remote(execute_trial)
+    remote = _REMOTE_TRIAL.options(
+        num_cpus=num_cpus,
+        num_gpus=num_gpus,
+        max_retries=max_retries,
+        retry_exceptions=False,
+        name=f"trial {key}",
+    )
+    return remote.remote(cfg_dict, key, hub)
