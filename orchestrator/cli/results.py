@@ -1,9 +1,97 @@
-"""CLI commands: results (not written yet)."""
+"""CLI commands `s3delta results` (the results table) and `s3delta best` (a searched structure)."""
 
 from __future__ import annotations
 
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, NoReturn
+
 import typer
+
+TRACKING_HELP = (
+    "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite under $S3DELTA_HOME or ./runs)"
+)
+EXPERIMENT_HELP = "MLflow experiment the sweep was logged to"
+
+
+def open_client(tracking_uri: str | None, experiment: str) -> Any:
+    """A `Client`, or exit 1 with the reason (e.g. the known experiments) on stderr."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    from orchestrator.client import Client, ResultsError
+
+    try:
+        return Client(tracking_uri, experiment)
+    except ResultsError as err:
+        fail(str(err))
+
+
+def fail(message: str) -> NoReturn:
+    """Print an error to stderr and exit with status 1."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(1)
+
+
+def _plain(value: Any) -> Any:
+    """JSON-safe cell: NaN -> None, numpy scalars -> Python numbers."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def results(
+    sweep: str = typer.Argument(..., help="sweep name (s3delta.sweep tag)"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON records instead of a table"),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help=TRACKING_HELP),
+    experiment: str = typer.Option("s3delta", "--experiment", help=EXPERIMENT_HELP),
+) -> None:
+    """Print a sweep's final results: mean and std of test scores over seeds per task, method, budget."""
+    from orchestrator.client import ResultsError
+
+    client = open_client(tracking_uri, experiment)
+    try:
+        table = client.results(sweep)
+    except ResultsError as err:
+        fail(str(err))
+    if as_json:
+        records = [{k: _plain(v) for k, v in row.items()} for row in table.to_dict("records")]
+        typer.echo(json.dumps(records, indent=2))
+        return
+    if table.empty:
+        typer.echo(f"sweep {sweep!r} has no final trials yet")
+        return
+    typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-"))
+
+
+def best(
+    sweep: str = typer.Argument(..., help="sweep name (s3delta.sweep tag)"),
+    task: str = typer.Option(..., "--task", help="task name, e.g. glue/sst2"),
+    budget: str = typer.Option(..., "--budget", help="budget as written in the sweep, e.g. 0.01%"),
+    out: Path | None = typer.Option(None, "--out", help="write the structure JSON here"),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help=TRACKING_HELP),
+    experiment: str = typer.Option("s3delta", "--experiment", help=EXPERIMENT_HELP),
+) -> None:
+    """Print (or save) the structure of the best-dev s3delta final run of a task and budget."""
+    from orchestrator.client import ResultsError
+
+    client = open_client(tracking_uri, experiment)
+    try:
+        structure = client.best_structure(sweep, task, budget)
+    except ResultsError as err:
+        fail(str(err))
+    if out is not None:
+        structure.save(out)
+        typer.echo(
+            f"wrote {out} ({len(structure.entries)} modules, {structure.total_size} parameters)"
+        )
+        return
+    typer.echo(json.dumps(structure.to_dict(), indent=2))
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
+    app.command("results")(results)
+    app.command("best")(best)
