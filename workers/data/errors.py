@@ -7,7 +7,8 @@ class TaskDataError(ValueError):
     """Task data that cannot be used as it is.
 
     Carries the location as attributes so callers (the CLI, the trial worker) can show
-    or record it without parsing the message.
+    or record it without parsing the message. `row` is the 1-based line number in a local
+    file (the header is line 1), a position in a hub split, or None for a whole file.
     """
 
     def __init__(

@@ -25,7 +25,7 @@ def hub_rows_to_examples(
     spec: TaskSpec, rows: Iterable[Mapping[str, Any]], split: str
 ) -> list[Example]:
     """Convert rows of a hub split (a `datasets.Dataset` or any iterable of dicts)."""
-    source = f"hub {'/'.join(spec.hub)} split {split}"
+    source = f"hub {spec.hub[0]} ({spec.hub[1]}) split {split}"
     return rows_to_examples(spec, ((i, row) for i, row in enumerate(rows)), source)
 
 
@@ -40,7 +40,7 @@ def load_hub(task: str) -> TaskData:
     except Exception as err:  # network, auth, unknown config: say what to do instead
         raise TaskDataError(
             spec.name,
-            f"hub {'/'.join(spec.hub)}",
+            f"hub {spec.hub[0]} ({spec.hub[1]})",
             f"loading failed ({type(err).__name__}: {err})",
             "check network access to huggingface.co, or pass a data_dir with the official files",
         ) from err
@@ -48,7 +48,7 @@ def load_hub(task: str) -> TaskData:
         task=spec.name,
         train=hub_rows_to_examples(spec, loaded["train"], "train"),
         validation=hub_rows_to_examples(spec, loaded[validation_split], validation_split),
-        source=f"hub:{'/'.join(spec.hub)}",
+        source=f"hub {spec.hub[0]} ({spec.hub[1]})",
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import string
 from importlib.resources import files
 from pathlib import Path
 
@@ -48,6 +49,7 @@ def t5_like_tokenizer():  # type: ignore[no-untyped-def]
         "rte sentence1: sentence2: entailment not_entailment stsb 3.8 0.0 5.0 1.2",
         "copa premise: choice1: choice2: question: cause effect multirc paragraph answer",
         "The man turned on the faucet. Water flowed from the spout. true false",
+        " ".join(string.ascii_letters + string.digits + string.punctuation),  # no <unk> in tests
     ]
     tokenizer.train_from_iterator(corpus * 5, trainer)
     eos = tokenizer.token_to_id("</s>")

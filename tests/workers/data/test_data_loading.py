@@ -150,6 +150,12 @@ def test_missing_validation_file_says_where_to_put_it(tmp_path: Path) -> None:
         load_local("glue/rte", tmp_path)
 
 
+def test_hub_loading_offline_fails_with_the_local_alternative() -> None:
+    # conftest sets HF_HUB_OFFLINE=1: the real hub path runs and reports what to do instead
+    with pytest.raises(TaskDataError, match=r"hub nyu-mll/glue \(rte\).*pass a data_dir"):
+        load_task("glue/rte")
+
+
 def test_hub_rows_convert_like_local_rows() -> None:
     rows = Dataset.from_list(
         [
