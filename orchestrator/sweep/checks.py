@@ -45,7 +45,8 @@ def training_problems(training: Any) -> list[str]:
             )
         else:
             problems += [
-                f"training.{key}: {reason}, got {value!r}" for reason in value_problems(key, value)
+                f"training.{key}: got {value!r}; it {reason}"
+                for reason in value_problems(key, value)
             ]
     return problems
 
@@ -91,7 +92,7 @@ def _fit_problems(name: str, dist: Any) -> list[str]:
     for sub_loc, value in dist.checked_values():
         for reason in value_problems(name, value):
             problems.append(
-                f"{yaml_path(('search_space', name, *sub_loc))}: {reason}, got {value!r}"
+                f"{yaml_path(('search_space', name, *sub_loc))}: got {value!r}; it {reason}"
             )
     return problems
 

@@ -99,10 +99,13 @@ def describe_error(error: ErrorDetails, loc: Loc, allowed: Sequence[str] = ()) -
         what = f"unknown distribution {given!r}" if given is not None else "no distribution given"
         return f"{path}: {what}; {DISTRIBUTION_HELP}"
     if kind == "missing":
-        return f"{path}: required but missing; add `{loc[-1]}:` to {yaml_path(loc[:-1])}"
+        where = f"under {yaml_path(loc[:-1])}" if len(loc) > 1 else "at the top level"
+        return f"{path}: required but missing; add `{loc[-1]}:` {where}"
     if kind in _TYPE_FIXES:
         what, fix = _TYPE_FIXES[kind]
         return f"{path}: {what}, {_got(value)}; {fix}"
+    if kind == "string_too_short":
+        return f"{path}: must not be empty; write a non-empty value"
     if kind == "too_short":
         return f"{path}: must not be empty; list at least {ctx.get('min_length', 1)} item(s)"
     if kind == "literal_error":
@@ -115,6 +118,8 @@ def describe_error(error: ErrorDetails, loc: Loc, allowed: Sequence[str] = ()) -
             "less_than_equal": "at most",
         }[kind]
         limit = next(iter(ctx.values()), "?")
+        if isinstance(limit, float) and limit.is_integer():
+            limit = int(limit)
         return (
             f"{path}: must be {bound} {limit}, {_got(value)}; change it to a value {bound} {limit}"
         )

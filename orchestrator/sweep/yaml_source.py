@@ -66,10 +66,11 @@ def parse_yaml(text: str, source: str) -> dict[str, Any]:
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown line"
         what = err.problem or str(err)
         if err.context:
-            what = f"{err.context}, {what}"
-        raise SweepValidationError(
-            source, [f"(yaml syntax) {where}: {what}; fix the YAML at that line"]
-        ) from None
+            started = err.context_mark
+            since = f" (opened at line {started.line + 1})" if started and started != mark else ""
+            what = f"{err.context}{since}, {what}"
+        fix = "" if ";" in what else "; fix the YAML at that line"
+        raise SweepValidationError(source, [f"(yaml syntax) {where}: {what}{fix}"]) from None
     except yaml.YAMLError as err:
         raise SweepValidationError(source, [f"(yaml syntax): {err}; fix the YAML"]) from None
     if data is None:
