@@ -10,7 +10,15 @@ from __future__ import annotations
 from workers.methods import Method
 
 SEARCH_PHASE_FIELDS = frozenset(
-    {"search_steps", "structure_lr", "beta", "darts_order", "rescale", "gradient_projection"}
+    {
+        "search_steps",
+        "structure_lr",
+        "beta",
+        "darts_order",
+        "rescale",
+        "gradient_projection",
+        "gate_temperature",
+    }
 )
 DELTA_FIELDS = frozenset({"delta_lr", "lora_scale", "adapter_width"})
 FINETUNE_FIELDS = frozenset({"finetune_lr"})

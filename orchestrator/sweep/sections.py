@@ -29,7 +29,7 @@ class OptunaSettings(_Section):
     """How Optuna tunes each cell: sampler, its seed, trials per cell, shared storage."""
 
     sampler: Literal["tpe", "nsga2", "random"] = "tpe"
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
     trials_per_cell: int = Field(default=8, ge=1)
     storage: str | None = None  # None: a sqlite file under run_dir
     objective: Literal["score", "score_vs_size"] = "score"

@@ -40,8 +40,12 @@ def training_fields() -> list[str]:
 
 
 def tunable_fields() -> list[str]:
-    """Fields allowed as `search_space:` keys."""
-    return [name for name in training_fields() if name not in UNTUNABLE_FIELDS]
+    """Fields allowed as `search_space:` keys: scalar fields a trial's outcome depends on."""
+    return [
+        name
+        for name in training_fields()
+        if name not in UNTUNABLE_FIELDS and field_kind(name) != "other"
+    ]
 
 
 def misplaced_field_problem(name: str, section: str) -> str | None:
@@ -50,7 +54,10 @@ def misplaced_field_problem(name: str, section: str) -> str | None:
         return f"{section}.{name}: is one of the sweep's axes, not a {section} setting; set it in {CELL_FIELDS[name]}"
     if name in ORCHESTRATOR_FIELDS:
         return f"{section}.{name}: is set per trial by the orchestrator under run_dir; remove it (set `run_dir:` to choose where outputs go)"
-    if section == "search_space" and name in UNTUNABLE_FIELDS:
+    if section == "search_space" and (
+        name in UNTUNABLE_FIELDS
+        or (name in TrialConfig.model_fields and field_kind(name) == "other")
+    ):
         return f"search_space.{name}: cannot be tuned; set it under `training:` instead"
     return None
 
