@@ -15,6 +15,7 @@
 #   S3DELTA_MLFLOW_DB [s3delta_mlflow] S3DELTA_OPTUNA_DB [s3delta_optuna]
 #   S3DELTA_MLFLOW_PORT [5000] S3DELTA_RAY_PORT [6380] S3DELTA_DASHBOARD_PORT [8265]
 #   S3DELTA_NODE_CPUS [1]  CPUs each Ray node offers   S3DELTA_OBJECT_STORE_BYTES [500000000]
+#   S3DELTA_STOP_GRACE [10]  seconds between SIGTERM and SIGKILL on stop
 #   RAY_AUTH_MODE [disabled]  exported to every Ray process and written to env.sh, since
 #                             `ray start`, `ray job submit` and `ray.init` must agree on it.
 #
@@ -37,6 +38,7 @@ ray_port="${S3DELTA_RAY_PORT:-6380}"
 dashboard_port="${S3DELTA_DASHBOARD_PORT:-8265}"
 node_cpus="${S3DELTA_NODE_CPUS:-1}"
 object_store_bytes="${S3DELTA_OBJECT_STORE_BYTES:-500000000}"
+stop_grace="${S3DELTA_STOP_GRACE:-10}"
 export RAY_AUTH_MODE="${RAY_AUTH_MODE:-disabled}"
 export RAY_USAGE_STATS_ENABLED=0
 export HF_HUB_OFFLINE=1
@@ -206,7 +208,8 @@ stop_group() {
     local service="$1" pid
     pid="$(pid_of "$service")" || return 0
     if kill -0 "$pid" 2>/dev/null; then
-        local started=$SECONDS deadline=$((SECONDS + 20))
+        # Ray's GCS may ignore SIGTERM; like `ray stop`, give a grace period, then KILL.
+        local started=$SECONDS deadline=$((SECONDS + stop_grace))
         kill -TERM -- "-$pid" 2>/dev/null || true
         while kill -0 -- "-$pid" 2>/dev/null && ((SECONDS < deadline)); do
             sleep 0.5
