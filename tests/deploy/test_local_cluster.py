@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -65,6 +66,7 @@ def cluster_env() -> Iterator[dict[str, str]]:
     }
     yield env
     _run("stop", env, timeout=120)  # a no-op when the test stopped it already
+    shutil.rmtree(state, ignore_errors=True)
 
 
 @pytest.mark.e2e
