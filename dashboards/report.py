@@ -29,6 +29,11 @@ class ReportFiles:
     logged_to_run: str | None
 
 
+def _number(value: float) -> str:
+    """Parameter counts as integers with separators, scores to 4 significant digits."""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
 def render_html(content: SweepFigures) -> str:
     """The whole page: title, gaps, notes, results table, figures (plotly.js inlined once)."""
     parts = [

@@ -11,7 +11,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import tempfile
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +96,7 @@ class Client:
             )
         self.experiment_id: str = found.experiment_id
         self._download_dir = Path(tempfile.mkdtemp(prefix="s3delta-artifacts-"))
+        weakref.finalize(self, shutil.rmtree, self._download_dir, True)
 
     # ---- raw searches -------------------------------------------------------------
     def _search(self, filter_string: str) -> list[Run]:
