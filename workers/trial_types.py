@@ -44,6 +44,8 @@ class TrialConfig(BaseModel):
     rescale: bool = True
     gradient_projection: bool = False
     lora_scale: float = 1.0
+    kind_lr: dict[str, float] = Field(default_factory=dict)  # lr multiplier per delta kind
+    gate_temperature: float = 1.0
     adapter_width: int = 24
     pooling: Literal["mean", "cls"] = "mean"
     select_on: Literal["score", "loss"] = "score"

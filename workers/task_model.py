@@ -1,0 +1,86 @@
+"""A backbone plus what a task needs on top: a pooled head for encoders, nothing for T5.
+
+Encoders get a linear head on pooled features (``mean`` pooling by default: the MiniLM
+checkpoint was trained with it, and a CLS probe is 13 points worse, spec section 8).
+COPA inputs come as [N, 2, L] and are scored per alternative; MultiRC is binary per
+answer. T5 is text-to-text, so its head is the backbone's own LM head (head size 0).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from workers.data import TaskSpec
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+class TaskModel(nn.Module):
+    """Backbone + optional head; ``deltas`` is registered here so ``.to(device)`` moves it."""
+
+    def __init__(self, backbone: nn.Module, spec: TaskSpec, seq2seq: bool, pooling: str = "mean"):
+        super().__init__()
+        self.backbone = backbone
+        self.spec = spec
+        self.seq2seq = seq2seq
+        self.pooling = pooling
+        self.deltas: nn.Module | None = None
+        self.head: nn.Linear | None = None
+        if not seq2seq:
+            hidden = int(backbone.config.hidden_size)  # type: ignore[union-attr,arg-type]
+            self.head = nn.Linear(hidden, spec.num_labels)
+
+    def attach_deltas(self, deltas: nn.Module) -> None:
+        self.deltas = deltas
+
+    def head_params(self) -> int:
+        return 0 if self.head is None else sum(p.numel() for p in self.head.parameters())
+
+    def _pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        m = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
+
+    def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Encoder outputs: [N, C] class logits, [N] regression scores or [N, 2] choice logits."""
+        assert self.head is not None
+        inputs = {k: v for k, v in batch.items() if k in MODEL_INPUTS}
+        shape = inputs["input_ids"].shape
+        if self.spec.kind == "choice":
+            inputs = {k: v.reshape(-1, v.shape[-1]) for k, v in inputs.items()}
+        hidden = self.backbone(**inputs).last_hidden_state
+        out = self.head(self._pool(hidden, inputs["attention_mask"]))
+        if self.spec.kind == "choice":
+            return out.view(shape[0], shape[1])
+        if self.spec.kind == "regression":
+            return out.squeeze(-1)
+        return out
+
+    def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        if self.seq2seq:
+            inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "labels")}
+            return self.backbone(**inputs).loss
+        logits = self.logits(batch)
+        if self.spec.kind == "regression":
+            return F.mse_loss(logits, batch["labels"].float())
+        return F.cross_entropy(logits, batch["labels"])
+
+    @torch.no_grad()
+    def predict(self, batch: dict[str, torch.Tensor], tokenizer: Any = None) -> list[Any]:
+        """Class ids / choice ids / scores for encoders; generated label texts for T5."""
+        if self.seq2seq:
+            out = self.backbone.generate(  # type: ignore[operator]
+                input_ids=batch["input_ids"],
+                attention_mask=batch["attention_mask"],
+                max_new_tokens=8,
+            )
+            return list(tokenizer.batch_decode(out, skip_special_tokens=True))
+        logits = self.logits(batch)
+        if self.spec.kind == "regression":
+            return logits.float().cpu().tolist()
+        return logits.argmax(-1).cpu().tolist()
