@@ -2,9 +2,11 @@
 
 A report must render for a half-finished sweep and say what is missing rather than
 quietly averaging over fewer seeds. The expected grid comes from the sweep's
-``plan.json`` when it lists trials (a list, or ``{"trials": [...]}``, of objects with
-task, method, budget, seed and optionally phase); otherwise it is inferred as every
-observed (task, method-budget, seed) combination.
+``plan.json`` as the orchestrator writes it (``{"cells": [{"task", "method", "budget"
+(null for budget-free methods, tagged "none"), "seeds": [...]}, ...]}``, see
+`orchestrator.sweep.plan.Plan.to_dict`); a flat list of trials (objects with task,
+method, budget, seed, optional phase) is accepted too. Otherwise the grid is inferred
+as every observed (task, method-budget, seed) combination.
 """
 
 from __future__ import annotations
@@ -42,20 +44,34 @@ class Gaps:
         return out
 
 
+def _budget_text(budget: Any) -> str:
+    """The budget as the trial tags write it: the sweep's text, or "none"."""
+    return "none" if budget is None else str(budget)
+
+
 def planned_trials(plan: Any) -> list[Trial] | None:
     """Final-phase trials listed in a plan.json payload, or None if it lists none."""
+    if isinstance(plan, dict) and isinstance(plan.get("cells"), list):
+        trials: list[Trial] = []
+        for cell in plan["cells"]:
+            if not isinstance(cell, dict) or not {"task", "method", "seeds"} <= set(cell):
+                return None
+            budget = _budget_text(cell.get("budget"))
+            trials += [
+                (str(cell["task"]), str(cell["method"]), budget, int(s)) for s in cell["seeds"]
+            ]
+        return trials or None
     items = plan.get("trials") if isinstance(plan, dict) else plan
     if not isinstance(items, list):
         return None
-    trials: list[Trial] = []
+    trials = []
     for item in items:
         if not isinstance(item, dict) or not all(k in item for k in CELL_FIELDS):
             return None
         if item.get("phase", "final") != "final":
             continue
-        trials.append(
-            (str(item["task"]), str(item["method"]), str(item["budget"]), int(item["seed"]))
-        )
+        budget = _budget_text(item["budget"])
+        trials.append((str(item["task"]), str(item["method"]), budget, int(item["seed"])))
     return trials or None
 
 

@@ -237,11 +237,20 @@ def write_sample_sweep(
         run_name=SAMPLE_SWEEP,
     )
     parent_id = parent.info.run_id
-    plan = [
-        {"task": t, "method": m, "budget": b, "seed": s, "phase": "final"}
-        for (t, m, b) in SAMPLE_BASE_SCORES
-        for s in SAMPLE_SEEDS
-    ]
+    # The orchestrator's plan.json shape (orchestrator.sweep.plan.Plan.to_dict), trimmed.
+    plan = {
+        "name": SAMPLE_SWEEP,
+        "model": SAMPLE_BACKBONE,
+        "cells": [
+            {
+                "task": t,
+                "method": m,
+                "budget": None if b == "none" else b,
+                "seeds": list(SAMPLE_SEEDS),
+            }
+            for (t, m, b) in SAMPLE_BASE_SCORES
+        ],
+    }
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "plan.json").write_text(json.dumps(plan, indent=1))
         (Path(tmp) / "sweep.yaml").write_text(f"name: {SAMPLE_SWEEP}\nseeds: [0, 1, 2]\n")

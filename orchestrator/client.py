@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import tempfile
 import weakref
@@ -21,6 +20,7 @@ import pandas as pd
 from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
+from orchestrator import paths
 from search_space.budget import BudgetError, parse_budget
 from search_space.structure import Structure
 
@@ -39,19 +39,20 @@ class UnknownSweepError(ResultsError):
 
 
 def default_runs_dir() -> Path:
-    """Where the embedded default store lives: ``$S3DELTA_HOME`` or ``<cwd>/runs``."""
-    return Path(os.environ.get("S3DELTA_HOME") or Path.cwd() / "runs").absolute()
+    """Where the embedded default store lives: ``$S3DELTA_HOME``, else ``<cwd>/runs``.
+
+    Delegates to `orchestrator.paths.s3delta_home` so writer and reader agree
+    (inside a Ray job that is ``~/s3delta-runs``).
+    """
+    return paths.s3delta_home().absolute()
 
 
 def default_tracking_uri() -> str:
-    """``$MLFLOW_TRACKING_URI``, else the sqlite store under `default_runs_dir`.
+    """``$MLFLOW_TRACKING_URI``, else ``sqlite:///<default_runs_dir>/mlflow.db``.
 
-    One function so the orchestrator (writer) and this client (reader) agree.
+    The same function the orchestrator uses (`orchestrator.paths.default_tracking_uri`).
     """
-    from_env = os.environ.get("MLFLOW_TRACKING_URI")
-    if from_env:
-        return from_env
-    return f"sqlite:///{default_runs_dir() / 'mlflow.db'}"
+    return paths.default_tracking_uri()
 
 
 def _quote(value: str) -> str:
@@ -184,7 +185,8 @@ class Client:
     def results(self, sweep: str) -> pd.DataFrame:
         """Final-phase results per (task, method, budget): mean/std over seeds.
 
-        Only FINISHED runs count; ``n_failed`` says how many runs of the cell failed.
+        Only FINISHED runs count (the latest one if a seed ran twice); ``n_failed``
+        says how many runs of the cell did not finish (failed, killed, still running).
         Columns: task, method, budget, n_seeds, n_failed, test_score_mean/_std, each
         ``test_<metric>``'s mean/std, dev_score_mean, delta_params_mean,
         budget_params_mean. Std is the sample std (ddof=1); NaN with one seed.
@@ -192,6 +194,8 @@ class Client:
         trials = self.trials(sweep, phase="final")
         keys = ["task", "method", "budget"]
         finished = trials[trials["status"] == "FINISHED"]
+        # A trial run twice (resume, retry) counts once: its latest finished run.
+        finished = finished.sort_values("start_time").drop_duplicates([*keys, "seed"], keep="last")
         failed = trials[trials["status"] != "FINISHED"].groupby(keys).size()
         score_columns = sorted(c for c in trials.columns if c.startswith("test_"))
         rows = []

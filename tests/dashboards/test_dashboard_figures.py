@@ -155,12 +155,14 @@ def test_trajectory_figure(client: Client, sample: SampleSweep) -> None:
 
 def test_gaps_from_plan_and_inferred(client: Client) -> None:
     finals = client.trials("demo")
-    plan = [
-        {"task": t, "method": m, "budget": b, "seed": s}
-        for t in ("glue/sst2", "glue/rte")
-        for m, b in (("manual/lnfit", "none"), ("random", "0.05%"))
-        for s in (0, 1, 2)
-    ]
+    # plan.json as orchestrator.sweep.plan.Plan.to_dict writes it (budget None -> tag "none")
+    plan = {
+        "cells": [
+            {"task": t, "method": m, "budget": b, "seeds": [0, 1, 2], "n_final_runs": 3}
+            for t in ("glue/sst2", "glue/rte")
+            for m, b in (("manual/lnfit", None), ("random", "0.05%"))
+        ]
+    }
     gaps = find_gaps(finals, plan)
     assert gaps.source == "plan.json"
     assert gaps.failed == [("glue/rte", "random", "0.05%", 2)]
@@ -169,6 +171,13 @@ def test_gaps_from_plan_and_inferred(client: Client) -> None:
         "failed: glue/rte random budget 0.05%, seeds [2]",
         "missing: glue/rte manual/lnfit budget none, seeds [0, 1, 2]",
     ]
+    flat = [
+        {"task": t, "method": m, "budget": b, "seed": s}
+        for t in ("glue/sst2", "glue/rte")
+        for m, b in (("manual/lnfit", None), ("random", "0.05%"))
+        for s in (0, 1, 2)
+    ]
+    assert find_gaps(finals, flat).missing == gaps.missing
     inferred = find_gaps(finals, plan={"unexpected": "shape"})
     assert inferred.source == "inferred" and inferred.missing == gaps.missing
     assert (

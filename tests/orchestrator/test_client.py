@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import pytest
+from mlflow.tracking import MlflowClient
 
 from dashboards.sample_sweep import SampleSweep, write_sample_sweep
 from orchestrator.client import (
@@ -143,3 +144,30 @@ def test_artifacts_probabilities_and_history(client: Client, sample: SampleSweep
     random_run = sample.run_ids[("glue/sst2", "random", "0.05%", 0, "final")]
     with pytest.raises(ResultsError, match=r"no artifact 'probabilities.json'.*structure.json"):
         client.probabilities(random_run)
+
+
+def test_results_count_a_rerun_seed_once(tmp_path: Path) -> None:
+    sample = write_sample_sweep(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "artifacts")
+    writer = MlflowClient(tracking_uri=sample.tracking_uri)
+    experiment_id = writer.get_experiment_by_name(sample.experiment).experiment_id
+    tags = {
+        "mlflow.parentRunId": sample.parent_run_id,
+        "s3delta.kind": "trial",
+        "s3delta.sweep": "demo",
+        "s3delta.task": "glue/sst2",
+        "s3delta.method": "s3delta",
+        "s3delta.budget": "0.01%",
+        "s3delta.seed": "0",
+        "s3delta.phase": "final",
+    }
+    rerun = writer.create_run(experiment_id, tags=tags).info.run_id
+    writer.log_metric(rerun, "test_score", 0.90)
+    writer.log_metric(rerun, "dev_score", 0.99)
+    writer.set_terminated(rerun, status="FINISHED")
+    client = Client(sample.tracking_uri, sample.experiment)
+    cell = client.results("demo").set_index(["task", "method", "budget"])
+    cell = cell.loc[("glue/sst2", "s3delta", "0.01%")]
+    # The rerun (0.90) replaces seed 0's first run (0.80): (0.90 + 0.82 + 0.87) / 3.
+    assert cell["n_seeds"] == 3
+    assert cell["test_score_mean"] == pytest.approx(0.863333, abs=1e-6)
+    assert client.best_run_id("demo", "glue/sst2", "0.01%") == rerun
