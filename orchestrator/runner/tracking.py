@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 import subprocess
 import tempfile
@@ -66,6 +67,8 @@ class SweepTracker:
     """Writes the sweep's parent run and its trials' child runs."""
 
     def __init__(self, tracking_uri: str, experiment: str, artifact_root: Path | None) -> None:
+        # one "View run at" line per child run would drown the progress output
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         self.tracking_uri = tracking_uri
         self.client = MlflowClient(tracking_uri)
         self.experiment_id = self._experiment_id(experiment, artifact_root)

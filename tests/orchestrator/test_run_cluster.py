@@ -1,0 +1,115 @@
+"""`ray job submit -- s3delta run` against a real Ray head and a real MLflow server."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
+from test_run_support import (
+    REPO,
+    SHARED_DATA,
+    VENV_BIN,
+    expected_keys,
+    finished_by_key,
+    mlflow_server,
+    ray_head,
+    render_sweep,
+    service_env,
+    trial_runs,
+)
+
+pytestmark = pytest.mark.e2e
+
+SWEEP = "e2e-cluster"
+EXPERIMENT = "e2e-cluster"
+BUDGETS = ["1%", "3%"]
+METHODS = ["s3delta", "random"]
+
+
+@pytest.fixture
+def short_temp_dir():
+    """Ray's socket paths must stay short, so its temp dir lives directly under /tmp."""
+    path = Path(tempfile.mkdtemp(prefix="s3dray-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_job_submit_records_every_trial_once_with_artifacts(
+    tmp_path: Path, tiny_bert_dir: Path, short_temp_dir: Path
+) -> None:
+    home = tmp_path / "home"
+    with (
+        mlflow_server(
+            f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "artifacts", tmp_path / "mlflow.log"
+        ) as tracking_uri,
+        ray_head(short_temp_dir, tmp_path / "ray.log") as head,
+    ):
+        sweep = render_sweep(
+            "tiny_budgets.yaml",
+            tmp_path,
+            name=SWEEP,
+            model=tiny_bert_dir,
+            data=SHARED_DATA,
+            storage=None,
+            mlflow=tracking_uri,
+            experiment=EXPERIMENT,
+        )
+        runtime_env = {"env_vars": {"S3DELTA_HOME": str(home)}}
+        submit = [
+            str(VENV_BIN / "ray"),
+            "job",
+            "submit",
+            "--address",
+            head["dashboard"],
+            "--working-dir",
+            str(REPO),
+            "--runtime-env-json",
+            json.dumps(runtime_env),
+            "--",
+            "s3delta",
+            "run",
+            str(sweep),
+        ]
+        done = subprocess.run(
+            submit, env=service_env(), cwd=REPO, capture_output=True, text=True, timeout=600
+        )
+        logs = done.stdout[-6000:] + done.stderr[-3000:]
+        assert done.returncode == 0, logs
+        assert "succeeded" in done.stdout, logs
+
+        runs = trial_runs(tracking_uri, EXPERIMENT, SWEEP)
+        keys = expected_keys(SWEEP, METHODS, BUDGETS, seeds=[1, 2])
+        assert finished_by_key(runs) == dict.fromkeys(keys, 1)
+        assert len(runs) == len(keys)  # no failed or killed leftovers either
+
+        from orchestrator.client import Client
+
+        client = Client(tracking_uri, EXPERIMENT)
+        table = client.trials(SWEEP, phase=None)
+        assert len(table) == len(keys)
+        for run in runs:
+            tags = run.data.tags
+            assert tags["mlflow.parentRunId"] == client.sweep_run_id(SWEEP)
+            assert run.data.params["seed"] == tags["s3delta.seed"]
+            assert {"dev_score", "test_score", "delta_params", "budget_fraction"} <= set(
+                run.data.metrics
+            )
+            assert client.run_artifact(run.info.run_id, "delta.safetensors").stat().st_size > 0
+            structure = json.loads(
+                client.run_artifact(run.info.run_id, "structure.json").read_text()
+            )
+            assert structure["entries"], tags["s3delta.key"]
+            if tags["s3delta.method"] == "s3delta":
+                assert client.probabilities(run.info.run_id)
+                assert not client.metric_history(run.info.run_id, "search/expected_size").empty
+        for budget in BUDGETS:
+            best = client.best_structure(SWEEP, "glue/sst2", budget)
+            assert best.budget is not None
+            assert 0 < best.total_size <= best.budget
+        # the run dir is outside the job's temporary copy, under S3DELTA_HOME
+        assert (home / SWEEP / "optuna.db").exists()
+        assert (home / SWEEP / "sweep.yaml").exists()

@@ -1,0 +1,88 @@
+"""`s3delta run` with MLflow on a PostgreSQL-backed `mlflow server` and Optuna on PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from test_run_support import (
+    POSTGRES_URL,
+    SHARED_DATA,
+    expected_keys,
+    finished_by_key,
+    mlflow_server,
+    render_sweep,
+    run_cli,
+    service_env,
+    trial_runs,
+)
+
+pytestmark = pytest.mark.e2e
+
+
+def _postgres_up() -> bool:
+    import sqlalchemy
+
+    try:
+        with sqlalchemy.create_engine(POSTGRES_URL).connect():
+            return True
+    except Exception:
+        return False
+
+
+@pytest.fixture
+def sweep_name():
+    """A unique sweep name (so unique Optuna study names); its studies are deleted after."""
+    if not _postgres_up():
+        pytest.skip(f"no PostgreSQL at {POSTGRES_URL}")
+    name = f"e2e-pg-{uuid.uuid4().hex[:8]}"
+    yield name
+    import optuna
+
+    for summary in optuna.get_all_study_summaries(POSTGRES_URL):
+        if summary.study_name.startswith(f"{name}/"):
+            optuna.delete_study(study_name=summary.study_name, storage=POSTGRES_URL)
+
+
+def test_postgres_mlflow_store_and_optuna_storage(
+    tmp_path: Path, tiny_bert_dir: Path, sweep_name: str
+) -> None:
+    import optuna
+    from mlflow.tracking import MlflowClient
+
+    experiment = sweep_name
+    with mlflow_server(POSTGRES_URL, tmp_path / "artifacts", tmp_path / "mlflow.log") as uri:
+        sweep = render_sweep(
+            "tiny_one_budget.yaml",
+            tmp_path,
+            name=sweep_name,
+            model=tiny_bert_dir,
+            data=SHARED_DATA,
+            storage=POSTGRES_URL,
+            mlflow=uri,
+            experiment=experiment,
+            steps=10,
+        )
+        env = service_env(S3DELTA_HOME=str(tmp_path / "home"))
+        code = run_cli(["run", str(sweep)], env, tmp_path / "run.log", timeout_s=420)
+        assert code == 0, (tmp_path / "run.log").read_text()[-5000:]
+        runs = trial_runs(uri, experiment, sweep_name)
+        keys = expected_keys(sweep_name, ["s3delta", "random"], ["1%"], seeds=[1, 2])
+        assert finished_by_key(runs) == dict.fromkeys(keys, 1)
+        client = MlflowClient(uri)
+        try:
+            studies = {
+                s.study_name: s.n_trials
+                for s in optuna.get_all_study_summaries(POSTGRES_URL)
+                if s.study_name.startswith(f"{sweep_name}/")
+            }
+            assert studies == {
+                f"{sweep_name}/glue/sst2/s3delta/1%": 1,
+                f"{sweep_name}/glue/sst2/random/1%": 1,
+            }
+            assert not (tmp_path / "home" / sweep_name / "optuna.db").exists()
+        finally:
+            found = client.get_experiment_by_name(experiment)
+            if found is not None:
+                client.delete_experiment(found.experiment_id)
