@@ -154,7 +154,7 @@ class Phase:
                 opt.step()
             for sch in self.schedulers:
                 sch.step()
-            metrics["loss"] = float(loss)
+            metrics["loss"] = float(loss.detach())
             if self.step_metrics is not None:
                 metrics.update(self.step_metrics())
             if "expected_size" in metrics:
