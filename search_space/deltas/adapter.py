@@ -26,5 +26,5 @@ class AdapterDelta(Delta):
         d = site.out_features
         return 2 * d * width + width + d
 
-    def delta(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        return self.up(F.gelu(self.down(out)))
+    def delta(self, x: torch.Tensor, out: torch.Tensor, gate: torch.Tensor | float) -> torch.Tensor:
+        return F.linear(F.gelu(self.down(out)), self.up.weight * gate, self.up.bias * gate)

@@ -51,7 +51,9 @@ class Delta(nn.Module):
         self.gate_index: int = -1
         self._handle: RemovableHandle | None = None
 
-    def delta(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    def delta(self, x: torch.Tensor, out: torch.Tensor, gate: torch.Tensor | float) -> torch.Tensor:
+        """What to add to ``out``, already scaled by ``gate`` at its cheapest point (a
+        rank-r activation or a bias vector rather than the full hidden tensor)."""
         raise NotImplementedError
 
     def attach(self, module: nn.Module, slot: GateSlot | None = None, index: int = -1) -> None:
@@ -67,10 +69,8 @@ class Delta(nn.Module):
     def _hook(self, module: nn.Module, inputs: tuple[Any, ...], output: Any) -> Any:
         hidden = output[0] if isinstance(output, tuple) else output
         x = inputs[0] if inputs else hidden
-        add = self.delta(x, hidden)
-        if self.gate_slot is not None:
-            add = add * self.gate_slot.value(self.gate_index)
-        new = hidden + add
+        gate = 1.0 if self.gate_slot is None else self.gate_slot.value(self.gate_index)
+        new = hidden + self.delta(x, hidden, gate)
         if isinstance(output, tuple):
             return (new, *output[1:])
         return new

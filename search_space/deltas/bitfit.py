@@ -21,5 +21,5 @@ class BitFitDelta(Delta):
     def size_at(site: Site) -> int:
         return site.out_features
 
-    def delta(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        return self.bias.expand_as(out)
+    def delta(self, x: torch.Tensor, out: torch.Tensor, gate: torch.Tensor | float) -> torch.Tensor:
+        return self.bias * gate  # a vector, broadcast onto the output

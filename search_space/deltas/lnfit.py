@@ -36,5 +36,5 @@ class LNFitDelta(Delta):
             normed = (xf - mean) * torch.rsqrt(var + self.eps)
         return normed.to(x.dtype)
 
-    def delta(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        return self.weight * self.normalise(x)
+    def delta(self, x: torch.Tensor, out: torch.Tensor, gate: torch.Tensor | float) -> torch.Tensor:
+        return (self.weight * gate) * self.normalise(x)

@@ -26,5 +26,5 @@ class LoRADelta(Delta):
     def size_at(site: Site, rank: int = 1) -> int:
         return rank * (site.in_features + site.out_features)
 
-    def delta(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        return (x @ self.lora_A.t() @ self.lora_B.t()) * self.scale
+    def delta(self, x: torch.Tensor, out: torch.Tensor, gate: torch.Tensor | float) -> torch.Tensor:
+        return ((x @ self.lora_A.t()) * (gate * self.scale)) @ self.lora_B.t()

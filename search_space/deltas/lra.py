@@ -39,7 +39,6 @@ class LRADelta(Delta):
         k = max(1, d // reduction)
         return (d + 2 * k) + (k + 2 * d)
 
-    def delta(self, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        h = out @ self.down_v.t() @ self.down_u.t() + self.down_bias
-        h = F.gelu(h)
-        return h @ self.up_v.t() @ self.up_u.t() + self.up_bias
+    def delta(self, x: torch.Tensor, out: torch.Tensor, gate: torch.Tensor | float) -> torch.Tensor:
+        h = F.gelu(out @ self.down_v.t() @ self.down_u.t() + self.down_bias)
+        return ((h @ self.up_v.t()) * gate) @ self.up_u.t() + self.up_bias * gate
