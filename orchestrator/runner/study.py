@@ -14,6 +14,8 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from orchestrator.paths import redact_url
+
 CONFIG_ATTR = "s3delta.config"
 KEY_ATTR = "s3delta.key"
 FINISHED_STATES = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
@@ -26,7 +28,17 @@ def make_storage(url: str) -> optuna.storages.RDBStorage:
         engine_kwargs["connect_args"] = {"timeout": 60}
     else:
         engine_kwargs["pool_pre_ping"] = True
-    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    try:
+        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+    except RuntimeError as error:
+        if "table schema" not in str(error):
+            raise
+        raise RuntimeError(
+            f"optuna.storage {redact_url(url)}: the database already holds another tool's "
+            "alembic tables (typically MLflow's, when both share one PostgreSQL database); "
+            "give Optuna its own database or schema, e.g. append "
+            "?options=-csearch_path%3Doptuna to the URL after CREATE SCHEMA optuna"
+        ) from error
 
 
 def cell_seed(base_seed: int, study_name: str) -> int:

@@ -37,6 +37,7 @@ def _sweep(tmp_path: Path, model: Path, name: str, steps: int) -> tuple[Path, st
         mlflow=tracking_uri,
         experiment=EXPERIMENT,
         steps=steps,
+        methods="[s3delta, random]",
     )
     return sweep, tracking_uri, service_env(S3DELTA_HOME=str(tmp_path / "home"))
 
@@ -85,6 +86,7 @@ def test_killed_worker_is_retried_and_recorded_once(tmp_path: Path, tiny_bert_di
     assert [r.data.params["output_dir"] for r in retried] == [str(victim)]
 
 
+@pytest.mark.slow  # ~90 s; the resume rules themselves are unit-tested in test_run_units
 def test_resume_does_not_repeat_finished_trials(tmp_path: Path, tiny_bert_dir: Path) -> None:
     name = "e2e-resume"
     sweep, tracking_uri, env = _sweep(tmp_path, tiny_bert_dir, name, steps=20)

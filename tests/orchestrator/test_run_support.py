@@ -24,6 +24,9 @@ VENV_BIN = REPO / ".venv" / "bin"
 SHARED_DATA = REPO.parent / "shared" / "data"
 SWEEPS = Path(__file__).parent / "sweeps"
 POSTGRES_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+# Optuna and MLflow both keep an `alembic_version` table: Optuna gets its own schema.
+OPTUNA_SCHEMA = "s3delta_optuna"
+OPTUNA_POSTGRES_URL = f"{POSTGRES_URL}?options=-csearch_path%3D{OPTUNA_SCHEMA}"
 
 
 def free_port() -> int:

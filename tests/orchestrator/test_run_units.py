@@ -45,6 +45,7 @@ def _sweep(tmp_path: Path, **values: Any):
         "mlflow": None,
         "experiment": "unit",
         "steps": 10,
+        "methods": "[s3delta, random]",
     }
     return load_sweep(render_sweep("tiny_one_budget.yaml", tmp_path, **{**defaults, **values}))
 
