@@ -7,6 +7,7 @@ as a LayerNorm in ``modules_to_save``.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from search_space.deltas.base import Delta, Site
@@ -37,4 +38,6 @@ class LNFitDelta(Delta):
         return normed.to(x.dtype)
 
     def delta(self, x: torch.Tensor, out: torch.Tensor, gate: torch.Tensor | float) -> torch.Tensor:
+        if self.norm_kind == "layernorm":  # one fused kernel: (w * gate) * norm(x)
+            return F.layer_norm(x, (x.shape[-1],), self.weight * gate, None, self.eps)
         return (self.weight * gate) * self.normalise(x)
