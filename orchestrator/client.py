@@ -301,3 +301,16 @@ class Client:
 
     # ---- write side (load_delta, export) ------------------------------------------
     # Reserved: `load_delta` and `export` are added here by the orchestrator's owner.
+
+    def load_delta(self, run_id: str, model_name: str | None = None) -> Any:
+        """The run's backbone with its trained deltas and head applied (a `TaskModel`)."""
+        from workers.delta_loading import load_trained
+
+        return load_trained(self.run_artifact(run_id, "delta.safetensors"), model_name)
+
+    def export(self, run_id: str, out_dir: str | Path, format: str = "peft", partial: bool = False) -> Path:
+        """Write the run's trained deltas to ``out_dir`` as a PEFT adapter or natively."""
+        from workers.delta_loading import export_trained
+
+        export_trained(self.run_artifact(run_id, "delta.safetensors"), out_dir, format, partial)  # type: ignore[arg-type]
+        return Path(out_dir)

@@ -263,7 +263,11 @@ def _retrain(ctx: _Context, structure: Structure | None) -> tuple[TaskModel, Any
 
 
 def _write_artifacts(
-    out: Path, model: TaskModel, structure: Structure | None, info: dict[str, Any]
+    out: Path,
+    model: TaskModel,
+    structure: Structure | None,
+    info: dict[str, Any],
+    lora_scale: float,
 ) -> dict[str, str]:
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, str] = {}
@@ -280,7 +284,11 @@ def _write_artifacts(
                 structure,  # type: ignore[operator]
                 fingerprint,
                 head=head,
-                extra={"pooling": model.pooling, "task": model.spec.name},
+                extra={
+                    "pooling": model.pooling,
+                    "task": model.spec.name,
+                    "lora_scale": str(lora_scale),
+                },
             )
         )
     if info.get("probabilities"):
@@ -303,7 +311,7 @@ def run_trial(cfg: TrialConfig, callback: Callback = None) -> TrialResult:
     out = (
         Path(cfg.output_dir) if cfg.output_dir else Path(tempfile.mkdtemp(prefix="s3delta-trial-"))
     )
-    artifacts = _write_artifacts(out, model, structure, info)
+    artifacts = _write_artifacts(out, model, structure, info, cfg.lora_scale)
     delta_params = structure.total_size if structure is not None else n_backbone
     result = TrialResult(
         config=cfg.model_dump(),

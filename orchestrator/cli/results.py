@@ -91,7 +91,30 @@ def best(
     typer.echo(json.dumps(structure.to_dict(), indent=2))
 
 
+def export(
+    run: str = typer.Argument(..., help="MLflow run id of a trial (see `s3delta results --json`)"),
+    out_dir: Path = typer.Argument(..., help="folder to write"),
+    fmt: str = typer.Option("peft", "--format", help="peft (PeftModel.from_pretrained) or native"),
+    partial: bool = typer.Option(False, "--partial", help="peft: export what PEFT can express, list the rest"),
+    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help=TRACKING_HELP),
+    experiment: str = typer.Option("s3delta", "--experiment", help=EXPERIMENT_HELP),
+) -> None:
+    """Export a trial's trained deltas (and head) as a PEFT adapter or in s3delta's own format."""
+    from orchestrator.client import ResultsError
+    from search_space.peft_export import PeftExportError
+
+    if fmt not in ("peft", "native"):
+        fail(f"--format {fmt!r}: use peft or native")
+    client = open_client(tracking_uri, experiment)
+    try:
+        client.export(run, out_dir, fmt, partial)
+    except (ResultsError, PeftExportError) as err:
+        fail(str(err))
+    typer.echo(f"wrote {out_dir} ({fmt})")
+
+
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the app."""
     app.command("results")(results)
     app.command("best")(best)
+    app.command("export")(export)
