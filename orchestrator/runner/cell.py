@@ -1,7 +1,8 @@
 """One sweep cell (task x method x budget) as a small state machine the driver polls.
 
 Tune phase: ask Optuna for configs until the cell's tuning budget is used; then the
-final phase runs the best config once per seed. On `--resume`, trials the previous
+final phase runs the best config once per seed (a cell with nothing to tune has no
+tune phase and runs the sweep's fixed settings). On `--resume`, trials the previous
 driver left RUNNING are rerun under the same Optuna number (so the same key and
 checkpoint folder), unless MLflow already holds their outcome; final seeds with a
 FINISHED run are skipped.
@@ -68,11 +69,6 @@ class CellRunner:
     best_config: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
-        if self.n_tune < 1:
-            raise ValueError(
-                f"cell {self.task} {self.method}: optuna.trials_per_cell must be at least 1 "
-                "(the final seeds run the best tuned config)"
-            )
         self._settle_stale_trials()
         self._refresh_row()
 
@@ -135,11 +131,14 @@ class CellRunner:
 
     def _start_final_phase(self) -> None:
         self.final_started = True
-        best = studies.best_trial(self.study)
-        if best is None:
-            self.row.state = "failed"
-            return
-        self.best_config = dict(best.user_attrs[studies.CONFIG_ATTR])
+        if self.n_tune == 0:  # nothing to tune in this cell: the sweep's fixed settings
+            self.best_config = self.suggest(optuna.trial.FixedTrial({}))  # type: ignore[arg-type]
+        else:
+            best = studies.best_trial(self.study)
+            if best is None:
+                self.row.state = "failed"
+                return
+            self.best_config = dict(best.user_attrs[studies.CONFIG_ATTR])
         for seed in self.seeds:
             key = self.key("final", seed)
             if self.recorded.get(key.text, {}).get("status") == "FINISHED":

@@ -290,3 +290,31 @@ def test_plain_progress_prints_lines_when_not_a_tty() -> None:
     text = out.getvalue()
     assert "dev 0.8000" in text
     assert "[demo] 1/5 trials done, ETA 0m20s" in text
+
+
+def test_a_cell_with_nothing_to_tune_runs_only_its_seeds(tmp_path: Path) -> None:
+    storage = make_storage(f"sqlite:///{tmp_path}/o.db")
+    study = open_study(
+        name="s/f",
+        storage=storage,
+        sampler=optuna.samplers.RandomSampler(0),
+        pruner=make_pruner(False, 1, 2),
+        multi_objective=False,
+    )
+    cell = CellRunner(
+        sweep_name="s",
+        task="glue/sst2",
+        method="manual/bitfit",
+        budget=None,
+        n_tune=0,
+        seeds=[3, 4],
+        study=study,
+        suggest=lambda trial: {"delta_lr": 0.01, "seed": 1},
+        finalize=lambda cfg, key: {**cfg, "output_dir": key.folder},
+        recorded={},
+        multi_objective=False,
+        row=CellRow("glue/sst2", "manual/bitfit", "none", 0, 2),
+    )
+    jobs = [cell.next_job(), cell.next_job()]
+    assert cell.next_job() is None and not study.trials
+    assert [(j.key.phase, j.config["seed"]) for j in jobs] == [("final", 3), ("final", 4)]  # type: ignore[union-attr]
