@@ -269,8 +269,12 @@ class Client:
         target = self._download_dir / run_id / name
         if target.exists():
             return target
-        available = [f.path for f in self.mlflow.list_artifacts(run_id, str(Path(name).parent))]
-        if name not in available and str(Path(name)) not in available:
+        folder = str(Path(name).parent)
+        # top-level artifacts are listed with no path: "." makes an mlflow server answer
+        # "./name", which would never match
+        listed = self.mlflow.list_artifacts(run_id, None if folder == "." else folder)
+        available = {str(Path(f.path)) for f in listed}
+        if str(Path(name)) not in available:
             everything = [f.path for f in self.mlflow.list_artifacts(run_id)]
             raise ResultsError(
                 f"run {run_id} has no artifact {name!r}; its artifacts: {everything or 'none'}"
