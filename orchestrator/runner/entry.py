@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from orchestrator.runner.driver import DEFAULT_MAX_RETRIES, SweepOutcome, run_sweep
 from orchestrator.runner.settings import resolve_settings
@@ -29,15 +26,10 @@ def run_sweep_file(
     plan = sweep.plan()
     settings = resolve_settings(
         sweep,
-        run_dir=run_dir or _run_dir_written_in(sweep_path, sweep),
+        run_dir=run_dir or sweep.run_dir,
         tracking_uri=tracking_uri,
         storage_url=storage_url,
         address=address,
     )
     return run_sweep(sweep, plan, sweep_path, settings, resume=resume, max_retries=max_retries)
 
-
-def _run_dir_written_in(path: Path, sweep: Any) -> str | None:
-    """The sweep's `run_dir` only when the file itself sets it (not a filled-in default)."""
-    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    return sweep.run_dir if isinstance(raw, dict) and raw.get("run_dir") else None

@@ -148,13 +148,13 @@ class SweepConfig(BaseModel):
 
     @model_validator(mode="after")
     def _fill_defaults(self, info: ValidationInfo) -> SweepConfig:
-        """Name, run_dir and pruning defaults; values held as the trial will hold them."""
+        """Name and pruning defaults; values held as the trial will hold them. ``run_dir``
+        stays None when the file does not set it: the runner's default (`orchestrator.paths`)
+        then applies, which differs inside a Ray job."""
         context = info.context or {}
         if self.name is None:
             stem = Path(str(context.get("source") or "sweep")).stem
             self.name = re.sub(r"[^A-Za-z0-9._-]", "-", stem).lstrip("._-") or "sweep"
-        if self.run_dir is None:
-            self.run_dir = str(Path.cwd().resolve() / "runs" / self.name)
         if self.pruning.enabled is None:
             self.pruning.enabled = not self.optuna.multi_objective
         try:
@@ -178,18 +178,24 @@ class SweepConfig(BaseModel):
 
     @property
     def run_path(self) -> Path:
-        """Absolute folder for this sweep's outputs."""
-        return Path(self.run_dir or Path.cwd() / "runs" / self.sweep_name)
+        """Absolute folder for this sweep's outputs (the runner's rule, `orchestrator.paths`)."""
+        from orchestrator import paths
+
+        return paths.resolve_run_dir(self.run_dir, self.sweep_name)
 
     @property
     def tracking_uri(self) -> str:
-        """The MLflow tracking URI to use: the given one or a sqlite file under run_dir."""
-        return self.mlflow.tracking_uri or f"sqlite:///{self.run_path / 'mlflow.db'}"
+        """The MLflow tracking URI a run would use without command-line overrides."""
+        from orchestrator import paths
+
+        return self.mlflow.tracking_uri or paths.default_tracking_uri()
 
     @property
     def storage_url(self) -> str:
-        """The Optuna storage URL to use: the given one or a sqlite file under run_dir."""
-        return self.optuna.storage or f"sqlite:///{self.run_path / 'optuna.db'}"
+        """The Optuna storage URL a run would use without command-line overrides."""
+        from orchestrator import paths
+
+        return self.optuna.storage or paths.default_optuna_storage(self.run_path)
 
     def plan(self) -> Plan:
         """The cells and trial counts this sweep will run."""

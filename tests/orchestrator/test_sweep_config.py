@@ -159,10 +159,15 @@ def test_relative_paths_and_urls_become_absolute(tmp_path: Path) -> None:
     assert sweep.storage_url == sweep.optuna.storage
 
 
-def test_defaults_put_stores_under_run_dir(tmp_path: Path) -> None:
+def test_defaults_follow_the_runner(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("S3DELTA_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("S3DELTA_OPTUNA_STORAGE", raising=False)
     sweep = parse_sweep(MIXED + "run_dir: out\n", tmp_path)
-    assert sweep.tracking_uri == f"sqlite:///{tmp_path / 'out' / 'mlflow.db'}"
+    assert sweep.tracking_uri == f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}"
     assert sweep.storage_url == f"sqlite:///{tmp_path / 'out' / 'optuna.db'}"
+    unset = parse_sweep(MIXED, tmp_path)
+    assert unset.run_dir is None and unset.run_path == tmp_path / "home" / unset.name
     assert sweep.pruning.enabled is True  # default on for a single objective
 
 
