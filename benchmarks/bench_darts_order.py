@@ -10,6 +10,7 @@ from these figures.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -38,7 +39,7 @@ def run(order: int, seed: int, steps: int, retrain: int) -> dict[str, float]:
         darts_order=order, num_threads=2,
     )
     result = run_trial(cfg, on_event)
-    gaps = [b - a for a, b in zip(stamps, stamps[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(stamps)]
     return {
         "order": order, "seed": seed, "step_s": statistics.median(gaps) if gaps else float("nan"),
         "search_dev_score": sum(result.search_dev.values()) / max(len(result.search_dev), 1),
