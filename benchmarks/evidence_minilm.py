@@ -27,8 +27,8 @@ MANUAL = ["manual/lnfit", "manual/bitfit", "manual/lora-qv-r1", "manual/lora-qv-
           "manual/adapter", "manual/lra-all"]
 SEEDS = [1, 2, 3]
 COMMON: dict[str, Any] = dict(
-    max_train_examples=1500, max_length=48, batch_size=32, eval_batch_size=128,
-    search_steps=150, retrain_steps=150, eval_every=25, delta_lr=1e-2, head_lr=1e-2,
+    max_train_examples=1500, max_length=40, batch_size=32, eval_batch_size=128,
+    search_steps=100, retrain_steps=100, eval_every=25, delta_lr=1e-2, head_lr=1e-2,
     structure_lr=0.1, finetune_lr=2e-4, num_threads=1,
 )
 
@@ -73,7 +73,7 @@ def run(parallel: int) -> None:
     todo = [c for c in grid() if key(c) not in done]
     print(f"{len(done)} done, {len(todo)} to run", flush=True)
     with mp.get_context("spawn").Pool(parallel, maxtasksperchild=1) as pool:
-        for i, row in enumerate(pool.imap(run_one, todo), 1):
+        for i, row in enumerate(pool.imap_unordered(run_one, todo), 1):
             with JSONL.open("a") as f:
                 f.write(json.dumps(row) + "\n")
             print(f"[{i}/{len(todo)}] {row['key']}: test {row['test_score']:.4f} "
