@@ -1,0 +1,232 @@
+"""A sweep submitted with `ray job submit` to the services of deploy/local-cluster.sh.
+
+Everything real: `mlflow server` on the local PostgreSQL, Optuna on PostgreSQL, a Ray
+head and a second Ray node. The job gets the MLflow URI and Optuna storage only from
+the env.sh the script writes (the sweep YAML names neither), so this checks that what
+the script tells users to source is enough to run a sweep on its cluster. The script runs
+from a shell without the venv activated, as deploy/README.md shows it: the job's
+`s3delta` entrypoint must still be found on the Ray head.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from compose_cli import REPO
+
+from tests.conftest import SHARED_DATA
+
+pytestmark = pytest.mark.e2e
+
+SCRIPT = REPO / "deploy" / "local-cluster.sh"
+VENV_BIN = REPO / ".venv" / "bin"
+TEMPLATE = Path(__file__).parent / "sweeps" / "local_cluster_sweep.yaml"
+METHODS = ["s3delta", "random"]
+SEEDS = [1, 2]
+BUDGET = "1%"
+TASK = "glue/sst2"
+TRIAL_FUNCTION = "execute_trial"  # orchestrator.runner.executor's Ray task
+
+
+@dataclass(frozen=True)
+class LocalCluster:
+    """A running local cluster: the script's settings and the env.sh it wrote."""
+
+    settings: dict[str, str]
+    exported: dict[str, str]
+    state: Path
+
+    @property
+    def dashboard(self) -> str:
+        return self.exported["RAY_ADDRESS"]
+
+    @property
+    def tracking_uri(self) -> str:
+        return self.exported["MLFLOW_TRACKING_URI"]
+
+    @property
+    def optuna_storage(self) -> str:
+        return self.exported["S3DELTA_OPTUNA_STORAGE"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _without_venv_on_path() -> dict[str, str]:
+    """This environment as a shell without the venv activated: the script must not need it."""
+    path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if Path(p) != VENV_BIN]
+    env = {**os.environ, "PATH": os.pathsep.join(path)}
+    env.pop("VIRTUAL_ENV", None)
+    return env
+
+
+def _script(action: str, env: dict[str, str], timeout: int) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(SCRIPT), action], env=env, capture_output=True, text=True, timeout=timeout
+    )
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    """`export KEY=VALUE` lines of env.sh (the script writes no quoting)."""
+    exported = {}
+    for line in path.read_text().splitlines():
+        if line.startswith("export "):
+            key, _, value = line.removeprefix("export ").partition("=")
+            exported[key] = value
+    return exported
+
+
+def _drop_databases(env: dict[str, str]) -> None:
+    """Remove the test's own databases (FORCE: a server may still hold a connection)."""
+    for db in (env["S3DELTA_MLFLOW_DB"], env["S3DELTA_OPTUNA_DB"]):
+        subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qAt", "-c",
+             f'drop database if exists "{db}" with (force)'],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+
+
+@pytest.fixture
+def local_cluster() -> Iterator[LocalCluster]:
+    """The script's cluster on free ports, a short state dir and databases of its own."""
+    suffix = uuid.uuid4().hex[:8]
+    state = Path(tempfile.mkdtemp(prefix="s3dlcs-"))  # Ray's socket paths must stay short
+    env = {
+        **_without_venv_on_path(),
+        "S3DELTA_LOCAL_STATE": str(state),
+        "S3DELTA_MLFLOW_PORT": str(_free_port()),
+        "S3DELTA_RAY_PORT": str(_free_port()),
+        "S3DELTA_DASHBOARD_PORT": str(_free_port()),
+        "S3DELTA_MLFLOW_DB": f"s3delta_mlflow_e2e_{suffix}",
+        "S3DELTA_OPTUNA_DB": f"s3delta_optuna_e2e_{suffix}",
+        "RAY_AUTH_MODE": "disabled",
+    }
+    try:
+        start = _script("start", env, timeout=300)
+        assert start.returncode == 0, f"start failed:\n{start.stdout}\n{start.stderr}"
+        yield LocalCluster(env, _read_env_file(state / "env.sh"), state)
+    finally:
+        stop = _script("stop", env, timeout=120)
+        _drop_databases(env)
+        shutil.rmtree(state, ignore_errors=True)
+        assert stop.returncode == 0, stop.stderr
+
+
+def _render_sweep(out_dir: Path, **values: str) -> Path:
+    text = TEMPLATE.read_text()
+    for key, value in values.items():
+        text = text.replace(f"@{key.upper()}@", value)
+    assert "@" not in text, f"{TEMPLATE}: a field is not filled in"
+    path = out_dir / f"{values['name']}.yaml"
+    path.write_text(text)
+    return path
+
+
+def _get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=30) as reply:
+        return json.load(reply)
+
+
+def _trial_task_nodes(dashboard: str) -> list[str]:
+    """Node ids of the finished trial tasks, from Ray's state API."""
+    query = urllib.parse.urlencode(
+        {
+            "filter_keys": "func_or_class_name",
+            "filter_predicates": "=",
+            "filter_values": TRIAL_FUNCTION,
+            "detail": "true",
+            "limit": "1000",
+        }
+    )
+    reply = _get_json(f"{dashboard}/api/v0/tasks?{query}")
+    tasks = reply["data"]["result"]["result"]
+    return [task["node_id"] for task in tasks if task["state"] == "FINISHED"]
+
+
+def _alive_node_ids(dashboard: str) -> set[str]:
+    reply = _get_json(f"{dashboard}/api/v0/nodes?detail=true&limit=100")
+    return {n["node_id"] for n in reply["data"]["result"]["result"] if n["state"] == "ALIVE"}
+
+
+def test_sweep_job_on_local_cluster(
+    local_cluster: LocalCluster, tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    from orchestrator.client import Client
+
+    name = f"lc-sweep-{uuid.uuid4().hex[:8]}"
+    sweep = _render_sweep(
+        tmp_path, name=name, model=str(tiny_bert_dir), data=str(SHARED_DATA), experiment=name
+    )
+    home = tmp_path / "home"
+    runtime_env = {
+        "env_vars": {
+            "S3DELTA_HOME": str(home),
+            "MLFLOW_TRACKING_URI": local_cluster.tracking_uri,
+            "S3DELTA_OPTUNA_STORAGE": local_cluster.optuna_storage,
+            "HF_HUB_OFFLINE": "1",
+        }
+    }
+    submission_id = f"{name}-job"
+    submit = [
+        str(VENV_BIN / "ray"), "job", "submit",
+        "--address", local_cluster.dashboard,
+        "--submission-id", submission_id,
+        "--working-dir", str(REPO),
+        "--runtime-env-json", json.dumps(runtime_env),
+        "--", "s3delta", "run", str(sweep),
+    ]  # fmt: skip
+    env = {**os.environ, "RAY_AUTH_MODE": local_cluster.exported["RAY_AUTH_MODE"]}
+    env.pop("RAY_ADDRESS", None)
+    done = subprocess.run(submit, env=env, cwd=REPO, capture_output=True, text=True, timeout=420)
+    logs = done.stdout[-6000:] + done.stderr[-3000:]
+    assert done.returncode == 0, logs
+    job = _get_json(f"{local_cluster.dashboard}/api/jobs/{submission_id}")
+    assert job["status"] == "SUCCEEDED", logs
+
+    client = Client(tracking_uri=local_cluster.tracking_uri, experiment=name)
+    trials = client.trials(name, phase=None)
+    assert set(trials["status"]) == {"FINISHED"}, trials[["method", "phase", "status"]]
+    assert len(trials) == len(METHODS) * (1 + len(SEEDS))  # one tune trial a cell
+    finals = trials[trials["phase"] == "final"]
+    cells = sorted(zip(finals["method"], finals["budget"], finals["seed"], strict=True))
+    assert cells == sorted((m, BUDGET, s) for m in METHODS for s in SEEDS)
+    for run_id in finals["run_id"]:
+        assert client.run_artifact(run_id, "delta.safetensors").stat().st_size > 0
+        assert client.structure_dict(run_id)["entries"], run_id
+    best = client.best_structure(name, TASK, BUDGET)
+    assert best.budget is not None
+    assert 0 < best.total_size <= best.budget
+    # artifacts went through the server into the script's artifact folder
+    assert list((local_cluster.state / "mlartifacts").rglob("delta.safetensors"))
+
+    import optuna
+
+    studies = {
+        s.study_name: s.n_trials
+        for s in optuna.get_all_study_summaries(local_cluster.optuna_storage)
+    }
+    assert studies == {f"{name}/{TASK}/{method}/{BUDGET}": 1 for method in METHODS}
+    assert not (home / name / "optuna.db").exists()  # no SQLite fallback
+
+    # two trials at a time, one CPU per node: both nodes must have run some
+    nodes = _trial_task_nodes(local_cluster.dashboard)
+    assert len(nodes) == len(trials), nodes
+    alive = _alive_node_ids(local_cluster.dashboard)
+    assert len(alive) == 2
+    assert set(nodes) == alive
