@@ -42,6 +42,8 @@ stop_grace="${S3DELTA_STOP_GRACE:-10}"
 export RAY_AUTH_MODE="${RAY_AUTH_MODE:-disabled}"
 export RAY_USAGE_STATS_ENABLED=0
 export HF_HUB_OFFLINE=1
+# Ray jobs inherit the head's environment: the entrypoint (`s3delta run`) must be on PATH
+export PATH="$venv/bin:$PATH"
 
 services=(ray-worker ray-head mlflow) # stop order; start order is the reverse
 
@@ -143,6 +145,7 @@ write_env_file() {
     cat >"$state_dir/env.sh" <<EOF
 # Source this to talk to the local cluster (written by deploy/local-cluster.sh start).
 export RAY_AUTH_MODE=$RAY_AUTH_MODE
+export PATH="$venv/bin:\$PATH"
 export RAY_ADDRESS=http://127.0.0.1:$dashboard_port
 export MLFLOW_TRACKING_URI=http://127.0.0.1:$mlflow_port
 export S3DELTA_OPTUNA_STORAGE=postgresql+psycopg2://$pg_user@$pg_host:$pg_port/$optuna_db

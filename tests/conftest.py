@@ -63,7 +63,7 @@ def build_tiny_t5(out_dir: Path) -> Path:
         num_heads=2,
         num_layers=2,
         num_decoder_layers=2,
-        decoder_start_token_id=tok.pad_token_id,
+        decoder_start_token_id=tok.pad_token_id,  # type: ignore[call-arg]
         pad_token_id=tok.pad_token_id,
         eos_token_id=tok.sep_token_id,
     )
