@@ -34,12 +34,15 @@ COMMON: dict[str, Any] = dict(
 
 
 def grid() -> list[dict[str, Any]]:
+    """Task-major (SST-2 completes first); within a task, the searched-vs-random pairs of
+    every seed come before the budget-free baselines, the comparison that matters most."""
     cells = []
-    for task in TASKS:  # task-major: SST-2 completes first
+    for task in TASKS:
         for seed in SEEDS:
             for budget in BUDGETS:
                 for method in ("s3delta", "random"):
                     cells.append(dict(task=task, method=method, budget=budget, seed=seed))
+        for seed in SEEDS:
             for method in [*MANUAL, "finetune"]:
                 cells.append(dict(task=task, method=method, budget=None, seed=seed))
     return cells
