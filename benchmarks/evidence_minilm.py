@@ -106,7 +106,15 @@ def summarise() -> dict[str, Any]:
             if diffs:
                 paired.append({"task": task, "budget": budget, "seeds": len(diffs),
                                "mean_gain": statistics.mean(diffs), "gains": diffs})
-    summary = {"settings": COMMON, "cells": out, "paired_s3delta_minus_random": paired}
+    kinds: dict[str, dict[str, int]] = {}
+    for r in rows:
+        if r["method"] == "s3delta":
+            counts = kinds.setdefault(f"{r['task']} {r['budget']}", {})
+            for name in r["structure"]:
+                kind = name.rsplit(":", 1)[1]
+                counts[kind] = counts.get(kind, 0) + 1
+    summary = {"settings": COMMON, "cells": out, "paired_s3delta_minus_random": paired,
+               "s3delta_kinds_chosen": kinds}
     (RESULTS / "evidence_minilm.json").write_text(json.dumps(summary, indent=2) + "\n")
     lines = ["| task | method | budget | seeds | test mean ± std | delta params | head |", "|---|---|---|---|---|---|---|"]
     for c in out:
@@ -116,6 +124,9 @@ def summarise() -> dict[str, Any]:
     for p in paired:
         lines.append(f"| {p['task']} | {p['budget']} | {p['seeds']} | {100 * p['mean_gain']:+.1f} "
                      f"({', '.join(f'{100 * g:+.1f}' for g in p['gains'])}) |")
+    lines += ["", "| s3delta structures (all seeds) | modules chosen by kind |", "|---|---|"]
+    for cell, counts in sorted(kinds.items()):
+        lines.append(f"| {cell} | {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))} |")
     (RESULTS / "evidence_minilm.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return summary
