@@ -82,8 +82,8 @@ def execute_trial(cfg_dict: dict[str, Any], key: str, hub: Any) -> dict[str, Any
     """Run one trial in this process; return `{"status": ok|pruned|failed, ...}`."""
     import optuna
     import torch
-    from workers.trial import run_trial
 
+    from workers.trial import run_trial
     from workers.trial_types import TrialConfig
 
     _record_attempt(cfg_dict.get("output_dir"))
