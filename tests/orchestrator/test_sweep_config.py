@@ -256,13 +256,13 @@ runner = CliRunner()
 def test_cli_validate_prints_the_plan() -> None:
     result = runner.invoke(app, ["validate", str(REPO / "examples" / "quickstart.yaml")])
     assert result.exit_code == 0, result.output
-    assert "glue/sst2" in result.stdout and "estimated trials: 10" in result.stdout
+    assert "glue/sst2" in result.stdout and "estimated trials: 8" in result.stdout
 
 
 def test_cli_validate_json() -> None:
     result = runner.invoke(app, ["validate", str(REPO / "examples" / "quickstart.yaml"), "--json"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["totals"]["total_trials"] == 10
+    assert json.loads(result.stdout)["totals"]["total_trials"] == 8
 
 
 def test_cli_validate_rejects_a_malformed_file_with_exit_2() -> None:
