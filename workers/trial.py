@@ -164,12 +164,12 @@ def _search(ctx: _Context, backbone: torch.nn.Module, budget: int) -> dict[str, 
         cfg.grad_clip,
         lambda: w_opt.param_groups[0]["lr"],
     )
-    # the alpha optimiser is checkpointed too: it is the second optimiser of the phase
+    # the alpha optimiser is stepped only by the alpha step; the phase just checkpoints it
     phase = Phase(
         "search",
         model,
-        [w_opt, a_opt],
-        [w_sched, a_sched],
+        [w_opt],
+        [w_sched],
         w_stream,
         cfg.search_steps,
         cfg.eval_every,
@@ -182,8 +182,9 @@ def _search(ctx: _Context, backbone: torch.nn.Module, budget: int) -> dict[str, 
         net.generator,
         alpha_step,
         lambda: {"expected_size": net.expected_size(), "budget": float(budget)},
+        aux_optimizers=[a_opt],
+        aux_schedulers=[a_sched],
     )
-    # w_opt must not step alpha: its grads come from the alpha step, which has already stepped
     outcome, _ = phase.run()
     chosen = net.discretize()
     probabilities = net.probabilities()

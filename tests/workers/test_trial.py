@@ -76,6 +76,22 @@ def test_resume_from_checkpoint_equals_unbroken_run(tiny_bert_dir, tmp_path, pha
     assert (resumed.dev, resumed.test) == (unbroken.dev, unbroken.test)
 
 
+def test_alpha_is_stepped_once_per_search_step(tiny_bert_dir, tmp_path):
+    """Only the alpha step updates alpha (on the alpha half); the w step must not."""
+    import torch
+
+    cfg = tiny_cfg(tiny_bert_dir, checkpoint_dir=str(tmp_path / "ckpt"), checkpoint_every=2)
+
+    def crash(event):
+        if event.phase == "search" and event.step == 3:
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        run_trial(cfg, crash)
+    saved = torch.load(tmp_path / "ckpt" / "search.pt", weights_only=True)
+    assert [s["last_epoch"] for s in saved["schedulers"]] == [2, 2]  # w and alpha, 2 steps each
+
+
 @pytest.mark.parametrize(
     ("method", "size"),
     [("random", None), ("manual/lnfit", 5 * 32), ("manual/lora-qv-r1", 4 * 64), ("finetune", None)],
