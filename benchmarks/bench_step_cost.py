@@ -28,11 +28,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 
 
-def make_step(model: torch.nn.Module, extra_params: list[torch.nn.Parameter], batch: dict) -> Callable[[], None]:
+def make_step(
+    model: torch.nn.Module, extra_params: list[torch.nn.Parameter], batch: dict
+) -> Callable[[], None]:
     head = torch.nn.Linear(384, 2)
-    params = [p for p in model.parameters() if p.requires_grad] + extra_params + list(head.parameters())
+    params = (
+        [p for p in model.parameters() if p.requires_grad] + extra_params + list(head.parameters())
+    )
     opt = torch.optim.AdamW(params, lr=1e-3)
-    labels = torch.randint(0, 2, (batch["input_ids"].shape[0],), generator=torch.Generator().manual_seed(0))
+    labels = torch.randint(
+        0, 2, (batch["input_ids"].shape[0],), generator=torch.Generator().manual_seed(0)
+    )
     mask = batch["attention_mask"].unsqueeze(-1).float()
 
     def step() -> None:
@@ -77,7 +83,9 @@ def ours_structure():
     return model, list(deltas.parameters())
 
 
-def timed_pair(a: Callable[[], None], b: Callable[[], None], warmup: int, repeats: int) -> tuple[list[float], list[float]]:
+def timed_pair(
+    a: Callable[[], None], b: Callable[[], None], warmup: int, repeats: int
+) -> tuple[list[float], list[float]]:
     for _ in range(warmup):
         a()
         b()
@@ -105,20 +113,35 @@ def main() -> None:
 
     _, tok = load_backbone(MODEL)
     text = "the film is a quiet , moving portrait of a family , and it earns every minute . " * 8
-    batch = dict(tok([text] * args.batch, truncation=True, max_length=args.length,
-                     padding="max_length", return_tensors="pt"))
+    batch = dict(
+        tok(
+            [text] * args.batch,
+            truncation=True,
+            max_length=args.length,
+            padding="max_length",
+            return_tensors="pt",
+        )
+    )
     all_linears = r".*encoder\.layer\.\d+\.(attention\.self\.(query|key|value)|attention\.output\.dense|intermediate\.dense|output\.dense)"
     qv = r".*encoder\.layer\.\d+\.attention\.self\.(query|value)"
 
     sup_model, sup_params = ours_supernet()
     peft1 = peft_model(1, all_linears)
-    t_sup, t_peft1 = timed_pair(make_step(sup_model, sup_params, batch), make_step(peft1, [], batch),
-                                args.warmup, args.repeats)
+    t_sup, t_peft1 = timed_pair(
+        make_step(sup_model, sup_params, batch),
+        make_step(peft1, [], batch),
+        args.warmup,
+        args.repeats,
+    )
     del sup_model, peft1
     st_model, st_params = ours_structure()
     peft8 = peft_model(8, qv)
-    t_st, t_peft8 = timed_pair(make_step(st_model, st_params, batch), make_step(peft8, [], batch),
-                               args.warmup, args.repeats)
+    t_st, t_peft8 = timed_pair(
+        make_step(st_model, st_params, batch),
+        make_step(peft8, [], batch),
+        args.warmup,
+        args.repeats,
+    )
     med = statistics.median
     result = {
         "device": f"CPU: {platform.processor() or platform.machine()}, {args.threads} threads",

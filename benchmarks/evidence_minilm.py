@@ -10,6 +10,7 @@ paired s3delta-vs-random differences per seed.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import multiprocessing as mp
 import os
@@ -23,13 +24,29 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 TASKS = ["glue/sst2", "glue/cola"]
 BUDGETS = ["0.01%", "0.03%", "0.1%"]
-MANUAL = ["manual/lnfit", "manual/bitfit", "manual/lora-qv-r1", "manual/lora-qv-r8",
-          "manual/adapter", "manual/lra-all"]
+MANUAL = [
+    "manual/lnfit",
+    "manual/bitfit",
+    "manual/lora-qv-r1",
+    "manual/lora-qv-r8",
+    "manual/adapter",
+    "manual/lra-all",
+]
 SEEDS = [1, 2, 3]
 COMMON: dict[str, Any] = dict(
-    max_train_examples=1500, max_eval_examples=300, max_length=40, batch_size=16,
-    eval_batch_size=128, search_steps=80, retrain_steps=80, eval_every=40, delta_lr=1e-2, head_lr=1e-2,
-    structure_lr=0.1, finetune_lr=2e-4, num_threads=1,
+    max_train_examples=1500,
+    max_eval_examples=300,
+    max_length=40,
+    batch_size=16,
+    eval_batch_size=128,
+    search_steps=80,
+    retrain_steps=80,
+    eval_every=40,
+    delta_lr=1e-2,
+    head_lr=1e-2,
+    structure_lr=0.1,
+    finetune_lr=2e-4,
+    num_threads=1,
 )
 
 
@@ -45,7 +62,14 @@ def grid() -> list[dict[str, Any]]:
         for seed in SEEDS:
             for method in [*MANUAL, "finetune"]:
                 cells.append(dict(task=task, method=method, budget=None, seed=seed))
+    # first- vs second-order DARTS, same settings and seeds (SST-2, where methods differ)
+    for seed in SEEDS:
+        for budget in BUDGETS:
+            cells.append(dict(task="glue/sst2", method=SECOND_ORDER, budget=budget, seed=seed))
     return cells
+
+
+SECOND_ORDER = "s3delta-2nd"  # the s3delta method with darts_order=2
 
 
 def key(cell: dict[str, Any]) -> str:
@@ -54,33 +78,66 @@ def key(cell: dict[str, Any]) -> str:
 
 def run_one(cell: dict[str, Any]) -> dict[str, Any]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import time
+
     from workers.trial import run_trial
     from workers.trial_types import TrialConfig
 
-    cfg = TrialConfig(data_dir=str(DATA), **COMMON, **cell)
-    r = run_trial(cfg)
+    stamps: list[float] = []
+
+    def on_event(event: Any) -> None:
+        if event.phase == "search" and "dev_score" not in event.metrics:
+            stamps.append(time.perf_counter())
+
+    order = 2 if cell["method"] == SECOND_ORDER else 1
+    cfg = TrialConfig(
+        data_dir=str(DATA),
+        **COMMON,
+        **{**cell, "method": "s3delta" if order == 2 else cell["method"]},
+        darts_order=order,
+    )
+    r = run_trial(cfg, on_event)
+    gaps = sorted(b - a for a, b in itertools.pairwise(stamps))
     return {
-        "key": key(cell), **cell, "dev_score": r.dev_score, "test_score": r.test_score,
-        "test": r.test, "delta_params": r.delta_params, "head_params": r.head_params,
-        "budget_params": r.budget_params, "wall_time_s": r.wall_time_s, "split_sizes": r.split_sizes,
+        "key": key(cell),
+        **cell,
+        "dev_score": r.dev_score,
+        "test_score": r.test_score,
+        "test": r.test,
+        "delta_params": r.delta_params,
+        "head_params": r.head_params,
+        "budget_params": r.budget_params,
+        "wall_time_s": r.wall_time_s,
+        "split_sizes": r.split_sizes,
         "structure": [f"{e['path']}:{e['kind']}" for e in (r.structure or {}).get("entries", [])],
         "search_dev": r.search_dev,
+        "darts_order": order,
+        "search_step_s": gaps[len(gaps) // 2] if gaps else None,
     }
 
 
-def run(parallel: int) -> None:
+def run(parallel: int, tasks: list[str], methods: list[str] | None) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     done = set()
     if JSONL.exists():
         done = {json.loads(line)["key"] for line in JSONL.read_text().splitlines() if line.strip()}
-    todo = [c for c in grid() if key(c) not in done]
+    todo = [
+        c
+        for c in grid()
+        if key(c) not in done
+        and c["task"] in tasks
+        and (methods is None or c["method"].split("/")[0] in methods)
+    ]
     print(f"{len(done)} done, {len(todo)} to run", flush=True)
     with mp.get_context("spawn").Pool(parallel, maxtasksperchild=1) as pool:
         for i, row in enumerate(pool.imap_unordered(run_one, todo), 1):
             with JSONL.open("a") as f:
                 f.write(json.dumps(row) + "\n")
-            print(f"[{i}/{len(todo)}] {row['key']}: test {row['test_score']:.4f} "
-                  f"size {row['delta_params']} ({row['wall_time_s']:.0f}s)", flush=True)
+            print(
+                f"[{i}/{len(todo)}] {row['key']}: test {row['test_score']:.4f} "
+                f"size {row['delta_params']} ({row['wall_time_s']:.0f}s)",
+                flush=True,
+            )
 
 
 def summarise() -> dict[str, Any]:
@@ -91,12 +148,18 @@ def summarise() -> dict[str, Any]:
     out: list[dict[str, Any]] = []
     for (task, method, budget), rs in sorted(table.items()):
         scores = [r["test_score"] for r in rs]
-        out.append({
-            "task": task, "method": method, "budget": budget, "n_seeds": len(rs),
-            "test_mean": statistics.mean(scores), "test_std": statistics.stdev(scores) if len(rs) > 1 else 0.0,
-            "delta_params_mean": statistics.mean(r["delta_params"] for r in rs),
-            "head_params": rs[0]["head_params"],
-        })
+        out.append(
+            {
+                "task": task,
+                "method": method,
+                "budget": budget,
+                "n_seeds": len(rs),
+                "test_mean": statistics.mean(scores),
+                "test_std": statistics.stdev(scores) if len(rs) > 1 else 0.0,
+                "delta_params_mean": statistics.mean(r["delta_params"] for r in rs),
+                "head_params": rs[0]["head_params"],
+            }
+        )
     paired = []
     for task in TASKS:
         for budget in BUDGETS:
@@ -104,26 +167,79 @@ def summarise() -> dict[str, Any]:
             rnd = {r["seed"]: r["test_score"] for r in table.get((task, "random", budget), [])}
             diffs = [s[k] - rnd[k] for k in sorted(set(s) & set(rnd))]
             if diffs:
-                paired.append({"task": task, "budget": budget, "seeds": len(diffs),
-                               "mean_gain": statistics.mean(diffs), "gains": diffs})
+                paired.append(
+                    {
+                        "task": task,
+                        "budget": budget,
+                        "seeds": len(diffs),
+                        "mean_gain": statistics.mean(diffs),
+                        "gains": diffs,
+                    }
+                )
+    for task in TASKS:
+        for budget in BUDGETS:
+            s = {r["seed"]: r["test_score"] for r in table.get((task, SECOND_ORDER, budget), [])}
+            first = {r["seed"]: r["test_score"] for r in table.get((task, "s3delta", budget), [])}
+            diffs = [s[k] - first[k] for k in sorted(set(s) & set(first))]
+            if diffs:
+                paired.append(
+                    {
+                        "task": task,
+                        "budget": budget,
+                        "seeds": len(diffs),
+                        "vs": "second-first",
+                        "mean_gain": statistics.mean(diffs),
+                        "gains": diffs,
+                    }
+                )
+    step_s = {
+        m: statistics.median(
+            r["search_step_s"] for r in rows if r["method"] == m and r.get("search_step_s")
+        )
+        for m in ("s3delta", SECOND_ORDER)
+        if any(r["method"] == m and r.get("search_step_s") for r in rows)
+    }
     kinds: dict[str, dict[str, int]] = {}
     for r in rows:
-        if r["method"] == "s3delta":
-            counts = kinds.setdefault(f"{r['task']} {r['budget']}", {})
+        if r["method"].startswith("s3delta"):
+            counts = kinds.setdefault(f"{r['task']} {r['method']} {r['budget']}", {})
             for name in r["structure"]:
                 kind = name.rsplit(":", 1)[1]
                 counts[kind] = counts.get(kind, 0) + 1
-    summary = {"settings": COMMON, "cells": out, "paired_s3delta_minus_random": paired,
-               "s3delta_kinds_chosen": kinds}
+    summary = {
+        "settings": COMMON,
+        "cells": out,
+        "paired_s3delta_minus_random": paired,
+        "s3delta_kinds_chosen": kinds,
+        "median_search_step_s": step_s,
+    }
     (RESULTS / "evidence_minilm.json").write_text(json.dumps(summary, indent=2) + "\n")
-    lines = ["| task | method | budget | seeds | test mean ± std | delta params | head |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| task | method | budget | seeds | test mean ± std | delta params | head |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for c in out:
-        lines.append(f"| {c['task']} | {c['method']} | {c['budget']} | {c['n_seeds']} | "
-                     f"{100 * c['test_mean']:.1f} ± {100 * c['test_std']:.1f} | {c['delta_params_mean']:,.0f} | {c['head_params']} |")
-    lines += ["", "| task | budget | seeds | s3delta − random (paired, points) |", "|---|---|---|---|"]
+        lines.append(
+            f"| {c['task']} | {c['method']} | {c['budget']} | {c['n_seeds']} | "
+            f"{100 * c['test_mean']:.1f} ± {100 * c['test_std']:.1f} | {c['delta_params_mean']:,.0f} | {c['head_params']} |"
+        )
+    lines += [
+        "",
+        "| task | budget | seeds | paired difference | mean (per seed), points |",
+        "|---|---|---|---|---|",
+    ]
     for p in paired:
-        lines.append(f"| {p['task']} | {p['budget']} | {p['seeds']} | {100 * p['mean_gain']:+.1f} "
-                     f"({', '.join(f'{100 * g:+.1f}' for g in p['gains'])}) |")
+        what = "second − first order" if p.get("vs") else "s3delta − random"
+        lines.append(
+            f"| {p['task']} | {p['budget']} | {p['seeds']} | {what} | {100 * p['mean_gain']:+.1f} "
+            f"({', '.join(f'{100 * g:+.1f}' for g in p['gains'])}) |"
+        )
+    if step_s:
+        lines += [
+            "",
+            "median search step (s, 1 thread): "
+            + ", ".join(f"{m} {v:.2f}" for m, v in step_s.items()),
+        ]
     lines += ["", "| s3delta structures (all seeds) | modules chosen by kind |", "|---|---|"]
     for cell, counts in sorted(kinds.items()):
         lines.append(f"| {cell} | {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))} |")
@@ -136,8 +252,15 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--summarise", action="store_true")
+    parser.add_argument("--tasks", nargs="+", default=TASKS, choices=TASKS)
+    parser.add_argument(
+        "--methods",
+        nargs="+",
+        default=None,
+        help="only these methods (s3delta random manual finetune)",
+    )
     args = parser.parse_args()
     if args.summarise:
         summarise()
     else:
-        run(args.parallel)
+        run(args.parallel, args.tasks, args.methods)
