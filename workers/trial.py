@@ -113,6 +113,34 @@ class _Context:
             model, encoded, examples, self.cfg.eval_batch_size, self.device, self.tokenizer
         )
 
+    def phase(
+        self,
+        name: str,
+        model: TaskModel,
+        optimizer: torch.optim.Optimizer,
+        steps: int,
+        stream: BatchStream,
+        **extra: Any,
+    ) -> Phase:
+        """A phase that steps ``optimizer`` under linear decay, selecting on the dev half;
+        both phases share evaluation, clipping, selection, progress and checkpoints."""
+        return Phase(
+            name,
+            model,
+            [optimizer],
+            [linear_decay(optimizer, steps)],
+            stream,
+            steps,
+            self.cfg.eval_every,
+            self.evaluator(model, self.splits.dev),
+            self.device,
+            self.cfg.grad_clip,
+            self.cfg.select_on,
+            self.callback,
+            self.checkpointer,
+            **extra,
+        )
+
 
 def _search(ctx: _Context, backbone: torch.nn.Module, budget: int) -> dict[str, Any]:
     """Bi-level search; returns the chosen candidates' names, final p, trajectory, dev scores."""
@@ -147,7 +175,7 @@ def _search(ctx: _Context, backbone: torch.nn.Module, budget: int) -> dict[str, 
     )
     w_opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
     a_opt = torch.optim.AdamW([net.gates.alpha], lr=cfg.structure_lr, weight_decay=0.0)
-    w_sched, a_sched = linear_decay(w_opt, cfg.search_steps), linear_decay(a_opt, cfg.search_steps)
+    a_sched = linear_decay(a_opt, cfg.search_steps)
     w_stream = BatchStream(ctx.encode(w_half), cfg.batch_size, cfg.seed)
     a_stream = BatchStream(ctx.encode(a_half), cfg.batch_size, cfg.seed + 1)
     w_params = [p for g in groups for p in g["params"]]
@@ -165,23 +193,15 @@ def _search(ctx: _Context, backbone: torch.nn.Module, budget: int) -> dict[str, 
         lambda: w_opt.param_groups[0]["lr"],
     )
     # the alpha optimiser is stepped only by the alpha step; the phase just checkpoints it
-    phase = Phase(
+    phase = ctx.phase(
         "search",
         model,
-        [w_opt],
-        [w_sched],
-        w_stream,
+        w_opt,
         cfg.search_steps,
-        cfg.eval_every,
-        ctx.evaluator(model, ctx.splits.dev),
-        ctx.device,
-        cfg.grad_clip,
-        cfg.select_on,
-        ctx.callback,
-        ctx.checkpointer,
-        net.generator,
-        alpha_step,
-        lambda: {"expected_size": net.expected_size(), "budget": float(budget)},
+        w_stream,
+        generator=net.generator,
+        before_step=alpha_step,
+        step_metrics=lambda: {"expected_size": net.expected_size(), "budget": float(budget)},
         aux_optimizers=[a_opt],
         aux_schedulers=[a_sched],
     )
@@ -243,21 +263,7 @@ def _retrain(ctx: _Context, structure: Structure | None) -> tuple[TaskModel, Any
     model.to(ctx.device)
     opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
     stream = BatchStream(ctx.encode(ctx.splits.train), cfg.batch_size, cfg.seed + 2)
-    phase = Phase(
-        "retrain",
-        model,
-        [opt],
-        [linear_decay(opt, cfg.retrain_steps)],
-        stream,
-        cfg.retrain_steps,
-        cfg.eval_every,
-        ctx.evaluator(model, ctx.splits.dev),
-        ctx.device,
-        cfg.grad_clip,
-        cfg.select_on,
-        ctx.callback,
-        ctx.checkpointer,
-    )
+    phase = ctx.phase("retrain", model, opt, cfg.retrain_steps, stream)
     outcome, _ = phase.run()
     test = ctx.evaluator(model, ctx.splits.test)()
     return model, outcome, test
