@@ -116,7 +116,7 @@ def run_one(cell: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run(parallel: int, tasks: list[str], methods: list[str] | None) -> None:
+def run(parallel: int, tasks: list[str], methods: list[str] | None, seeds: list[int]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     done = set()
     if JSONL.exists():
@@ -126,6 +126,7 @@ def run(parallel: int, tasks: list[str], methods: list[str] | None) -> None:
         for c in grid()
         if key(c) not in done
         and c["task"] in tasks
+        and c["seed"] in seeds
         and (methods is None or c["method"].split("/")[0] in methods)
     ]
     print(f"{len(done)} done, {len(todo)} to run", flush=True)
@@ -259,8 +260,9 @@ if __name__ == "__main__":
         default=None,
         help="only these methods (s3delta random manual finetune)",
     )
+    parser.add_argument("--seeds", type=int, nargs="+", default=SEEDS)
     args = parser.parse_args()
     if args.summarise:
         summarise()
     else:
-        run(args.parallel, args.tasks, args.methods)
+        run(args.parallel, args.tasks, args.methods, args.seeds)
