@@ -4,7 +4,8 @@ all-MiniLM-L6-v2 on the local SST-2 and CoLA files (training sets capped so it r
 2 CPU cores), budgets 0.01%, 0.03% and 0.1%, seeds 1-3. Results are appended to
 ``benchmarks/results/evidence_minilm.jsonl`` as each trial finishes (a rerun skips what
 is there), and ``--summarise`` writes the mean/std table (markdown and JSON) with
-paired s3delta-vs-random differences per seed.
+paired s3delta-vs-random differences per seed. ``--set KEY=VALUE`` overrides a
+setting (e.g. longer training on a GPU) and ``--name`` keeps those results apart.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).parent / "results"
-JSONL = RESULTS / "evidence_minilm.jsonl"
+NAME = "evidence_minilm"  # results go to RESULTS / NAME.{jsonl,json,md}; --name changes it
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 TASKS = ["glue/sst2", "glue/cola"]
@@ -76,7 +77,8 @@ def key(cell: dict[str, Any]) -> str:
     return f"{cell['task']}|{cell['method']}|{cell['budget']}|{cell['seed']}"
 
 
-def run_one(cell: dict[str, Any]) -> dict[str, Any]:
+def run_one(job: tuple[dict[str, Any], dict[str, Any]]) -> dict[str, Any]:
+    cell, settings = job
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import time
 
@@ -92,7 +94,7 @@ def run_one(cell: dict[str, Any]) -> dict[str, Any]:
     order = 2 if cell["method"] == SECOND_ORDER else 1
     cfg = TrialConfig(
         data_dir=str(DATA),
-        **COMMON,
+        **settings,
         **{**cell, "method": "s3delta" if order == 2 else cell["method"]},
         darts_order=order,
     )
@@ -116,11 +118,40 @@ def run_one(cell: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def run(parallel: int, tasks: list[str], methods: list[str] | None, seeds: list[int]) -> None:
+def parse_settings(pairs: list[str]) -> dict[str, Any]:
+    """COMMON with ``key=value`` overrides (values as JSON, else text); unknown keys are refused."""
+    from workers.trial_types import TrialConfig
+
+    known = set(TrialConfig.model_fields) - {"task", "method", "budget", "seed"}
+    settings = dict(COMMON)
+    for pair in pairs:
+        name, sep, text = pair.partition("=")
+        if not sep or name not in known:
+            raise SystemExit(
+                f"--set {pair!r}: expected KEY=VALUE with KEY a TrialConfig field "
+                f"other than task/method/budget/seed, e.g. --set retrain_steps=2000"
+            )
+        try:
+            settings[name] = json.loads(text)
+        except json.JSONDecodeError:
+            settings[name] = text
+    return settings
+
+
+def run(
+    parallel: int,
+    tasks: list[str],
+    methods: list[str] | None,
+    seeds: list[int],
+    name: str,
+    settings: dict[str, Any],
+) -> None:
+    """Run the grid cells not yet in RESULTS/<name>.jsonl, appending each row as it finishes."""
     RESULTS.mkdir(parents=True, exist_ok=True)
+    jsonl = RESULTS / f"{name}.jsonl"
     done = set()
-    if JSONL.exists():
-        done = {json.loads(line)["key"] for line in JSONL.read_text().splitlines() if line.strip()}
+    if jsonl.exists():
+        done = {json.loads(line)["key"] for line in jsonl.read_text().splitlines() if line.strip()}
     todo = [
         c
         for c in grid()
@@ -131,8 +162,8 @@ def run(parallel: int, tasks: list[str], methods: list[str] | None, seeds: list[
     ]
     print(f"{len(done)} done, {len(todo)} to run", flush=True)
     with mp.get_context("spawn").Pool(parallel, maxtasksperchild=1) as pool:
-        for i, row in enumerate(pool.imap_unordered(run_one, todo), 1):
-            with JSONL.open("a") as f:
+        for i, row in enumerate(pool.imap_unordered(run_one, [(c, settings) for c in todo]), 1):
+            with jsonl.open("a") as f:
                 f.write(json.dumps(row) + "\n")
             print(
                 f"[{i}/{len(todo)}] {row['key']}: test {row['test_score']:.4f} "
@@ -141,8 +172,10 @@ def run(parallel: int, tasks: list[str], methods: list[str] | None, seeds: list[
             )
 
 
-def summarise() -> dict[str, Any]:
-    rows = [json.loads(line) for line in JSONL.read_text().splitlines() if line.strip()]
+def summarise(name: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """Mean/std table, paired differences and kinds chosen, from RESULTS/<name>.jsonl."""
+    jsonl = RESULTS / f"{name}.jsonl"
+    rows = [json.loads(line) for line in jsonl.read_text().splitlines() if line.strip()]
     table: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for r in rows:
         table.setdefault((r["task"], r["method"], r["budget"] or "-"), []).append(r)
@@ -208,13 +241,13 @@ def summarise() -> dict[str, Any]:
                 kind = name.rsplit(":", 1)[1]
                 counts[kind] = counts.get(kind, 0) + 1
     summary = {
-        "settings": COMMON,
+        "settings": settings,
         "cells": out,
         "paired_s3delta_minus_random": paired,
         "s3delta_kinds_chosen": kinds,
         "median_search_step_s": step_s,
     }
-    (RESULTS / "evidence_minilm.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (RESULTS / f"{name}.json").write_text(json.dumps(summary, indent=2) + "\n")
     lines = [
         "| task | method | budget | seeds | test mean ± std | delta params | head |",
         "|---|---|---|---|---|---|---|",
@@ -244,7 +277,7 @@ def summarise() -> dict[str, Any]:
     lines += ["", "| s3delta structures (all seeds) | modules chosen by kind |", "|---|---|"]
     for cell, counts in sorted(kinds.items()):
         lines.append(f"| {cell} | {', '.join(f'{k} {v}' for k, v in sorted(counts.items()))} |")
-    (RESULTS / "evidence_minilm.md").write_text("\n".join(lines) + "\n")
+    (RESULTS / f"{name}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return summary
 
@@ -261,8 +294,19 @@ if __name__ == "__main__":
         help="only these methods (s3delta random manual finetune)",
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=SEEDS)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a COMMON setting, e.g. --set retrain_steps=2000 --set max_train_examples=null",
+    )
+    parser.add_argument("--name", default=NAME, help="results file stem; use a new one with --set")
     args = parser.parse_args()
+    cfg = parse_settings(args.set)
+    if args.set and args.name == NAME:
+        raise SystemExit(f"--set changes the settings: also pass --name other than {NAME!r}")
     if args.summarise:
-        summarise()
+        summarise(args.name, cfg)
     else:
-        run(args.parallel, args.tasks, args.methods, args.seeds)
+        run(args.parallel, args.tasks, args.methods, args.seeds, args.name, cfg)
