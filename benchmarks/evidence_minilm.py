@@ -172,6 +172,29 @@ def run(
             )
 
 
+def _paired(
+    table: dict[tuple[str, str, str], list[dict[str, Any]]],
+    task: str,
+    budget: str,
+    a: str,
+    b: str,
+    vs: str | None,
+) -> dict[str, Any] | None:
+    """Per-seed test-score differences a - b in one task and budget (None if no common seed)."""
+    sa = {r["seed"]: r["test_score"] for r in table.get((task, a, budget), [])}
+    sb = {r["seed"]: r["test_score"] for r in table.get((task, b, budget), [])}
+    diffs = [sa[k] - sb[k] for k in sorted(set(sa) & set(sb))]
+    if not diffs:
+        return None
+    row = {"task": task, "budget": budget, "seeds": len(diffs)}
+    return {
+        **row,
+        **({"vs": vs} if vs else {}),
+        "mean_gain": statistics.mean(diffs),
+        "gains": diffs,
+    }
+
+
 def summarise(name: str, settings: dict[str, Any]) -> dict[str, Any]:
     """Mean/std table, paired differences and kinds chosen, from RESULTS/<name>.jsonl."""
     jsonl = RESULTS / f"{name}.jsonl"
@@ -194,38 +217,13 @@ def summarise(name: str, settings: dict[str, Any]) -> dict[str, Any]:
                 "head_params": rs[0]["head_params"],
             }
         )
-    paired = []
-    for task in TASKS:
-        for budget in BUDGETS:
-            s = {r["seed"]: r["test_score"] for r in table.get((task, "s3delta", budget), [])}
-            rnd = {r["seed"]: r["test_score"] for r in table.get((task, "random", budget), [])}
-            diffs = [s[k] - rnd[k] for k in sorted(set(s) & set(rnd))]
-            if diffs:
-                paired.append(
-                    {
-                        "task": task,
-                        "budget": budget,
-                        "seeds": len(diffs),
-                        "mean_gain": statistics.mean(diffs),
-                        "gains": diffs,
-                    }
-                )
-    for task in TASKS:
-        for budget in BUDGETS:
-            s = {r["seed"]: r["test_score"] for r in table.get((task, SECOND_ORDER, budget), [])}
-            first = {r["seed"]: r["test_score"] for r in table.get((task, "s3delta", budget), [])}
-            diffs = [s[k] - first[k] for k in sorted(set(s) & set(first))]
-            if diffs:
-                paired.append(
-                    {
-                        "task": task,
-                        "budget": budget,
-                        "seeds": len(diffs),
-                        "vs": "second-first",
-                        "mean_gain": statistics.mean(diffs),
-                        "gains": diffs,
-                    }
-                )
+    paired = [
+        p
+        for a, b, vs in (("s3delta", "random", None), (SECOND_ORDER, "s3delta", "second-first"))
+        for task in TASKS
+        for budget in BUDGETS
+        if (p := _paired(table, task, budget, a, b, vs))
+    ]
     step_s = {
         m: statistics.median(
             r["search_step_s"] for r in rows if r["method"] == m and r.get("search_step_s")
