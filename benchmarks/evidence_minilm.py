@@ -235,8 +235,8 @@ def summarise(name: str, settings: dict[str, Any]) -> dict[str, Any]:
     for r in rows:
         if r["method"].startswith("s3delta"):
             counts = kinds.setdefault(f"{r['task']} {r['method']} {r['budget']}", {})
-            for name in r["structure"]:
-                kind = name.rsplit(":", 1)[1]
+            for entry in r["structure"]:
+                kind = entry.rsplit(":", 1)[1]
                 counts[kind] = counts.get(kind, 0) + 1
     summary = {
         "settings": settings,
