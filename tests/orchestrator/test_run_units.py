@@ -147,6 +147,7 @@ def _result(tmp_path: Path, dev: float = 0.8) -> dict[str, Any]:
         "backbone_params": 10_000,
         "budget_params": 120,
         "wall_time_s": 3.0,
+        "split_sizes": {"train": 64, "dev": 20, "test": 30},
         "device": "cpu",
         "artifacts": {"delta.safetensors": str(delta)},
     }
@@ -184,6 +185,7 @@ def test_child_runs_follow_the_layout_and_retried_steps_are_not_doubled(tmp_path
     assert run.data.params["kind_lr"] == '{"lora": 2.0}'
     assert run.data.metrics["budget_fraction"] == pytest.approx(0.01)
     assert run.data.metrics["test_accuracy"] == pytest.approx(0.7)
+    assert (run.data.metrics["n_test"], run.data.metrics["n_dev"]) == (30, 20)
     history = tracker.client.get_metric_history(run_id, "search/expected_size")
     assert [(m.step, m.value) for m in history] == [(5, 140.0)]
     names = {a.path for a in tracker.client.list_artifacts(run_id)}
