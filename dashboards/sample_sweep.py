@@ -30,6 +30,7 @@ SAMPLE_SWEEP = "demo"
 SAMPLE_BACKBONE = "sentence-transformers/all-MiniLM-L6-v2"
 SAMPLE_BACKBONE_PARAMS = 22_713_216
 SAMPLE_HEAD_PARAMS = 770
+SAMPLE_N_TEST = 300
 SAMPLE_SEEDS = (0, 1, 2)
 SAMPLE_TEST_OFFSETS = (0.00, 0.02, 0.07)
 SAMPLE_DEV_OFFSETS = (0.00, 0.05, 0.03)
@@ -190,6 +191,7 @@ def _log_trial(
         "head_params": SAMPLE_HEAD_PARAMS,
         "backbone_params": SAMPLE_BACKBONE_PARAMS,
         "wall_time_s": 60.0 + seed,
+        "n_test": SAMPLE_N_TEST,
     }
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp)

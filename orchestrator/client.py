@@ -12,15 +12,19 @@ import json
 import math
 import shutil
 import tempfile
+import time
 import weakref
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from mlflow.entities import Run
+from mlflow.entities import Metric, Run
 from mlflow.tracking import MlflowClient
 
 from orchestrator import paths
+from orchestrator.comparison import compare_scores
+from orchestrator.comparison_metrics import comparison_metrics
+from orchestrator.comparison_types import Comparison, SeedScore
 from search_space.budget import BudgetError, parse_budget
 from search_space.structure import Structure
 
@@ -78,6 +82,29 @@ def _budget_order(text: str) -> tuple[int, float]:
     except BudgetError:
         return (2, 0.0)
     return (0 if spec.kind == "relative" else 1, spec.value)
+
+
+def _latest_finished(trials: pd.DataFrame) -> pd.DataFrame:
+    """FINISHED runs; a trial run twice (resume, retry) counts once: its latest finished run."""
+    finished = trials[trials["status"] == "FINISHED"]
+    keys = ["task", "method", "budget", "seed"]
+    return finished.sort_values("start_time").drop_duplicates(keys, keep="last")
+
+
+def _accuracy_only(finished: pd.DataFrame) -> set[str]:
+    """Tasks whose only recorded test metric is accuracy (its SE is sqrt(p(1-p)/n))."""
+    columns = [c for c in finished.columns if c.startswith("test_") and c != "test_score"]
+    tasks = set()
+    for task, runs in finished.groupby("task"):
+        logged = {c for c in columns if runs[c].notna().any()}
+        if logged == {"test_accuracy"}:
+            tasks.add(str(task))
+    return tasks
+
+
+def _optional(row: dict[str, Any], column: str) -> float | None:
+    value = row.get(column)
+    return None if value is None or pd.isna(value) else float(value)
 
 
 class Client:
@@ -193,9 +220,7 @@ class Client:
         """
         trials = self.trials(sweep, phase="final")
         keys = ["task", "method", "budget"]
-        finished = trials[trials["status"] == "FINISHED"]
-        # A trial run twice (resume, retry) counts once: its latest finished run.
-        finished = finished.sort_values("start_time").drop_duplicates([*keys, "seed"], keep="last")
+        finished = _latest_finished(trials)
         failed = trials[trials["status"] != "FINISHED"].groupby(keys).size()
         score_columns = sorted(c for c in trials.columns if c.startswith("test_"))
         rows = []
@@ -218,6 +243,44 @@ class Client:
         frame["_order"] = frame["budget"].map(_budget_order)
         frame = frame.sort_values(["task", "method", "_order"], ignore_index=True)
         return frame.drop(columns="_order")
+
+    def seed_scores(self, sweep: str) -> list[SeedScore]:
+        """Each finished final run's test score with its test size and sizes (for `compare`)."""
+        finished = _latest_finished(self.trials(sweep, phase="final"))
+        finished = (
+            finished[finished["test_score"].notna()]
+            if "test_score" in finished
+            else finished.iloc[0:0]
+        )
+        accuracy = _accuracy_only(finished)
+        scores = []
+        for row in finished.to_dict("records"):
+            n_test = _optional(row, "n_test")
+            scores.append(
+                SeedScore(
+                    task=str(row["task"]),
+                    method=str(row["method"]),
+                    budget=str(row["budget"]),
+                    seed=int(row["seed"]),
+                    score=float(row["test_score"]),
+                    n_test=None if n_test is None else int(n_test),
+                    delta_params=_optional(row, "delta_params"),
+                    backbone_params=_optional(row, "backbone_params"),
+                    accuracy_only=str(row["task"]) in accuracy,
+                )
+            )
+        return scores
+
+    def compare(
+        self, sweep: str, baseline: str = "random", method: str = SEARCHED_METHOD
+    ) -> Comparison:
+        """``method`` against ``baseline`` and every other baseline, paired by seed.
+
+        Per task and budget: mean paired difference in points, its 95% t-interval,
+        paired t-test and Wilcoxon p, wins/ties/losses, missing pairs, % of fine-tuning;
+        then rows pooled over tasks (see `orchestrator.comparison`).
+        """
+        return compare_scores(self.seed_scores(sweep), method=method, baseline=baseline)
 
     # ---- single runs --------------------------------------------------------------
     def best_run_id(self, sweep: str, task: str, budget: str, method: str = SEARCHED_METHOD) -> str:
@@ -306,13 +369,31 @@ class Client:
     # ---- write side (load_delta, export) ------------------------------------------
     # Reserved: `load_delta` and `export` are added here by the orchestrator's owner.
 
+    def log_comparison(
+        self, sweep: str, comparison: Comparison | None = None, run_id: str | None = None
+    ) -> dict[str, float]:
+        """Log the comparison's figures as metrics of the sweep's parent run; returns them.
+
+        Names: ``compare/<task>/<budget>/<baseline>/<figure>`` (see
+        `orchestrator.comparison_metrics`); NaN figures (n too small) are not logged.
+        """
+        values = comparison_metrics(comparison or self.compare(sweep))
+        target = run_id or self.sweep_run_id(sweep)
+        stamp = int(time.time() * 1000)
+        metrics = [Metric(name, value, stamp, 0) for name, value in values.items()]
+        for start in range(0, len(metrics), 900):
+            self.mlflow.log_batch(target, metrics=metrics[start : start + 900])
+        return values
+
     def load_delta(self, run_id: str, model_name: str | None = None) -> Any:
         """The run's backbone with its trained deltas and head applied (a `TaskModel`)."""
         from workers.delta_loading import load_trained
 
         return load_trained(self.run_artifact(run_id, "delta.safetensors"), model_name)
 
-    def export(self, run_id: str, out_dir: str | Path, format: str = "peft", partial: bool = False) -> Path:
+    def export(
+        self, run_id: str, out_dir: str | Path, format: str = "peft", partial: bool = False
+    ) -> Path:
         """Write the run's trained deltas to ``out_dir`` as a PEFT adapter or natively."""
         from workers.delta_loading import export_trained
 
