@@ -1,7 +1,8 @@
 """`s3delta report`: one self-contained HTML page + PNGs per sweep, also logged to MLflow.
 
 The HTML inlines plotly.js once so it opens offline (no CDN). The same files are
-logged to the sweep's parent run under ``report/`` so they show in the MLflow UI.
+logged to the sweep's parent run under ``report/`` so they show in the MLflow UI, and
+the paired comparison's figures as ``compare/...`` metrics of that run.
 """
 
 from __future__ import annotations
@@ -10,11 +11,14 @@ import html
 from dataclasses import dataclass
 from pathlib import Path
 
+import pandas as pd
 import plotly.offline
 
 from dashboards.png_export import write_pngs
 from dashboards.sweep_figures import SweepFigures, sweep_figures
 from orchestrator.client import Client
+from orchestrator.comparison_text import comparison_rows, verdict
+from orchestrator.comparison_types import Comparison
 
 REPORT_ARTIFACT_DIR = "report"
 
@@ -32,6 +36,27 @@ class ReportFiles:
 def _number(value: float) -> str:
     """Parameter counts as integers with separators, scores to 4 significant digits."""
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
+def _comparison_html(comparison: Comparison) -> str:
+    """The paired comparison table, its verdict and notes (the forest plot is a figure)."""
+    method = html.escape(comparison.method)
+    parts = [
+        f"<h2 id='comparison'>{method} against its baselines (paired by seed)</h2>",
+        f"<p>diff = {method} &minus; baseline in points (score &times; 100), mean over the "
+        "seeds both ran, with its 95% t-interval; p: paired t-test, with the Wilcoxon "
+        "signed-rank test as a check that does not assume normal differences.</p>",
+    ]
+    rows = comparison_rows(comparison)
+    if rows:
+        parts.append(pd.DataFrame(rows).to_html(index=False, escape=True))
+    line = verdict(comparison)
+    if line:
+        parts.append(f"<p id='verdict'><b>{html.escape(line)}</b></p>")
+    items = "".join(f"<li>{html.escape(n)}</li>" for n in comparison.notes)
+    if items:
+        parts.append(f"<ul>{items}</ul>")
+    return "\n".join(parts)
 
 
 def render_html(content: SweepFigures) -> str:
@@ -57,6 +82,8 @@ def render_html(content: SweepFigures) -> str:
     if content.notes:
         items = "".join(f"<li>{html.escape(n)}</li>" for n in content.notes)
         parts.append(f"<details id='notes'><summary>Notes</summary><ul>{items}</ul></details>")
+    if content.comparison is not None:
+        parts.append(_comparison_html(content.comparison))
     parts.append("<h2>Results (final phase, mean and std over seeds)</h2>")
     parts.append(
         content.results.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="–")
@@ -94,6 +121,8 @@ def write_report(
     if log_to_mlflow:
         logged = client.sweep_run_id(sweep)
         client.mlflow.log_artifact(logged, str(page), REPORT_ARTIFACT_DIR)
+        if content.comparison is not None:
+            client.log_comparison(sweep, content.comparison, run_id=logged)
         if png_paths:
             client.mlflow.log_artifacts(logged, str(png_dir), f"{REPORT_ARTIFACT_DIR}/png")
     return ReportFiles(page, png_paths, content.notes + content.gaps.lines(), logged)

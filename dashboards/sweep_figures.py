@@ -1,4 +1,4 @@
-"""Gather a sweep's data through `orchestrator.client.Client` and build all five figures.
+"""Gather a sweep's data through `orchestrator.client.Client` and build all its figures.
 
 Per-run figures (heatmap, trajectory) are drawn for the best-dev s3delta final run
 of each (task, budget) cell, the run whose structure `Client.best_structure` returns.
@@ -17,12 +17,14 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from dashboards.budget_split import budget_split_figure
+from dashboards.forest import forest_figure
 from dashboards.gaps import Gaps, find_gaps
 from dashboards.heatmap import probability_heatmap_figure
 from dashboards.pareto import pareto_figure
 from dashboards.score_vs_budget import score_vs_budget_figure
 from dashboards.trajectory import TRAJECTORY_KEYS, trajectory_figure
 from orchestrator.client import SEARCHED_METHOD, Client, ResultsError
+from orchestrator.comparison_types import Comparison
 
 
 @dataclass
@@ -43,6 +45,7 @@ class SweepFigures:
     results: pd.DataFrame
     gaps: Gaps
     notes: list[str] = field(default_factory=list)
+    comparison: Comparison | None = None  # s3delta against its baselines, paired by seed
 
 
 def slug(text: str) -> str:
@@ -108,6 +111,14 @@ def sweep_figures(client: Client, sweep: str) -> SweepFigures:
         ),
         NamedFigure("pareto", "Pareto front: score vs delta size", pareto_figure(everything)),
     ]
+    comparison: Comparison | None = None
+    try:
+        comparison = client.compare(sweep)
+    except ResultsError as err:
+        notes.append(f"no paired comparison: {err}")
+    else:
+        heading = "Paired differences with 95% intervals (forest plot)"
+        figures.insert(0, NamedFigure("forest", heading, forest_figure(comparison)))
     searched = finals[(finals["method"] == SEARCHED_METHOD) & (finals["status"] == "FINISHED")]
     structures: list[tuple[str, Any]] = []
     for row in searched.itertuples(index=False):
@@ -132,4 +143,4 @@ def sweep_figures(client: Client, sweep: str) -> SweepFigures:
             notes.append(str(err))
             continue
         figures.extend(_run_figures(client, run_id, str(task), str(budget), notes))
-    return SweepFigures(sweep, figures, results, gaps, notes)
+    return SweepFigures(sweep, figures, results, gaps, notes, comparison)

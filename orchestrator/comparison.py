@@ -101,8 +101,10 @@ def _row(
     a = [points(a_runs[s].score) for s in seeds]
     b = [points(b_runs[s].score) for s in seeds]
     result = paired_stats(a, b)
-    a_mean, a_std = mean_std(a or [points(r.score) for r in a_runs.values()])
+    everything = [points(r.score) for r in a_runs.values()]
+    a_mean, a_std = mean_std(a or everything)
     b_mean, b_std = mean_std(b or [points(r.score) for r in b_runs.values()])
+    method_mean, method_std = mean_std(everything)
     n_test, size_note = _n_test(list(a_runs.values()))
     accuracy = bool(a_runs) and all(r.accuracy_only for r in a_runs.values())
     ft_seeds = sorted(set(a_runs) & set(ft_runs))
@@ -130,6 +132,9 @@ def _row(
         a_std=a_std,
         b_mean=b_mean,
         b_std=b_std,
+        method_mean=method_mean,
+        method_std=method_std,
+        method_seeds=len(everything),
         n_test=n_test,
         score_se_points=accuracy_se_points(a_mean, n_test) if accuracy else None,
         pct_of_finetune=pct,
@@ -172,6 +177,9 @@ def _pooled_row(
         a_std=math.nan,  # a std over tasks would mix task difficulty into it
         b_mean=mean_std(b)[0],
         b_std=math.nan,
+        method_mean=mean_std(a)[0],
+        method_std=math.nan,
+        method_seeds=len(a),
         n_test=None,
         score_se_points=None,
         pct_of_finetune=_pct([u.a for u in ft_units], [u.b for u in ft_units]),

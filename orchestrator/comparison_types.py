@@ -65,10 +65,13 @@ class PairedComparison:
     wins: int
     ties: int
     losses: int
-    a_mean: float
+    a_mean: float  # over the paired seeds (so a_mean - b_mean = mean_diff_points)
     a_std: float
     b_mean: float
     b_std: float
+    method_mean: float  # over every finished seed of the method in this cell
+    method_std: float
+    method_seeds: int
     n_test: int | None
     score_se_points: float | None  # SE of one score, sqrt(p(1-p)/n), accuracy only
     pct_of_finetune: float | None  # method's mean as % of fine-tuning's, same seeds

@@ -23,6 +23,10 @@ TIE = 1e-9  # |difference| below this (in points) counts as a tie
 CONFIDENCE = 0.95
 T_TEST = "paired t-test (scipy.stats.ttest_rel)"
 NAN = math.nan
+NO_PAIRS = "no pairs"
+ONE_PAIR = "n too small (1 pair): no interval or p-value"
+NO_SPREAD = "every pair differs by the same amount: no spread, so no t-interval"
+STATS_NOTES = (NO_PAIRS, ONE_PAIR, NO_SPREAD)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -82,14 +86,14 @@ def paired_stats(
     diffs = np.asarray(differences(a, b), dtype=float)
     n = int(diffs.size)
     mean = sd = ci_low = ci_high = p_value = wilcoxon_p = NAN
-    note = "no pairs" if n == 0 else ""
+    note = NO_PAIRS if n == 0 else ""
     if n == 1:
-        mean, note = float(diffs[0]), "n too small (1 pair): no interval or p-value"
+        mean, note = float(diffs[0]), ONE_PAIR
     elif n > 1:
         mean, sd = float(diffs.mean()), float(diffs.std(ddof=1))
         wilcoxon_p = _wilcoxon(diffs)
         if sd == 0.0:
-            note = "every pair differs by the same amount: no spread, so no t-interval"
+            note = NO_SPREAD
         else:
             half = float(stats.t.ppf((1 + confidence) / 2, n - 1)) * sd / math.sqrt(n)
             ci_low, ci_high = mean - half, mean + half

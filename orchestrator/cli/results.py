@@ -1,4 +1,4 @@
-"""CLI commands `s3delta results` (the results table) and `s3delta best` (a searched structure)."""
+"""CLI commands `s3delta results` (paired comparison, or the raw table) and `s3delta best`."""
 
 from __future__ import annotations
 
@@ -44,26 +44,54 @@ def _plain(value: Any) -> Any:
 
 def results(
     sweep: str = typer.Argument(..., help="sweep name (s3delta.sweep tag)"),
-    as_json: bool = typer.Option(False, "--json", help="print JSON records instead of a table"),
+    raw: bool = typer.Option(
+        False, "--raw", help="the per-metric table (mean/std per task, method, budget) instead"
+    ),
+    baseline: str = typer.Option(
+        "random", "--baseline", help="baseline listed first and named in the verdict"
+    ),
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help=TRACKING_HELP),
     experiment: str = typer.Option("s3delta", "--experiment", help=EXPERIMENT_HELP),
 ) -> None:
-    """Print a sweep's final results: mean and std of test scores over seeds per task, method, budget."""
+    """Print s3delta against its baselines, paired by seed (or, with --raw, every cell's scores)."""
     from orchestrator.client import ResultsError
 
     client = open_client(tracking_uri, experiment)
     try:
-        table = client.results(sweep)
+        if raw:
+            _print_raw(sweep, client.results(sweep), as_json)
+        else:
+            _print_comparison(sweep, client.compare(sweep, baseline=baseline), as_json)
     except ResultsError as err:
         fail(str(err))
+
+
+def _print_raw(sweep: str, table: Any, as_json: bool) -> None:
     if as_json:
         records = [{k: _plain(v) for k, v in row.items()} for row in table.to_dict("records")]
         typer.echo(json.dumps(records, indent=2))
-        return
-    if table.empty:
+    elif table.empty:
         typer.echo(f"sweep {sweep!r} has no final trials yet")
-        return
-    typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-"))
+    else:
+        typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-"))
+
+
+def _print_comparison(sweep: str, comparison: Any, as_json: bool) -> None:
+    from orchestrator.comparison_text import format_comparison, verdict
+
+    if as_json:
+        data = {
+            "sweep": sweep,
+            "method": comparison.method,
+            "baseline": comparison.baseline,
+            "rows": comparison.to_records(),
+            "notes": list(comparison.notes),
+            "verdict": verdict(comparison),
+        }
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        typer.echo(format_comparison(comparison, sweep))
 
 
 def best(
@@ -95,7 +123,9 @@ def export(
     run: str = typer.Argument(..., help="MLflow run id of a trial (see `s3delta results --json`)"),
     out_dir: Path = typer.Argument(..., help="folder to write"),
     fmt: str = typer.Option("peft", "--format", help="peft (PeftModel.from_pretrained) or native"),
-    partial: bool = typer.Option(False, "--partial", help="peft: export what PEFT can express, list the rest"),
+    partial: bool = typer.Option(
+        False, "--partial", help="peft: export what PEFT can express, list the rest"
+    ),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help=TRACKING_HELP),
     experiment: str = typer.Option("s3delta", "--experiment", help=EXPERIMENT_HELP),
 ) -> None:

@@ -19,6 +19,7 @@ from typing import Any
 import optuna
 import ray
 
+from orchestrator.comparison_metrics import record_comparison
 from orchestrator.runner import study as studies
 from orchestrator.runner.cell import CellRunner, Job, trial_dir
 from orchestrator.runner.cluster import RayConnection, check_resources, connect_ray, disconnect_ray
@@ -194,6 +195,9 @@ def run_sweep(
         outcome.skipped = sum(r["status"] == "FINISHED" for r in recorded.values())
         cells = _make_cells(sweep, plan, settings, recorded)
         _Loop(sweep, cells, tracker, connection, max_retries, outcome).run()
+        record_comparison(
+            settings.tracking_uri, settings.experiment, sweep.name, outcome.parent_run_id
+        )
         status = "FINISHED"
         return outcome
     except KeyboardInterrupt:

@@ -16,7 +16,7 @@ from dashboards.sample_sweep import SampleSweep
 from orchestrator.cli import app
 from orchestrator.client import Client
 
-FIGURE_STEMS = {"score_vs_budget", "pareto", "budget_split"} | {
+FIGURE_STEMS = {"forest", "score_vs_budget", "pareto", "budget_split"} | {
     f"{kind}_{task}_{budget}"
     for kind in ("heatmap", "trajectory")
     for task in ("glue_sst2", "glue_rte")
@@ -38,6 +38,8 @@ def test_html_is_self_contained_with_every_figure(report: ReportFiles) -> None:
     for stem in FIGURE_STEMS:
         assert f'id="fig-{stem}"' in page
     assert "glue/rte" in page and "0.57" in page  # results table: the partial cell's mean
+    assert "id='comparison'" in page and "id='verdict'" in page
+    assert "+3.0 [no spread]" in page  # sample: s3delta - random is +3 points on every seed
 
 
 def test_gaps_are_listed(report: ReportFiles) -> None:
@@ -63,6 +65,9 @@ def test_report_logged_to_parent_run(
     assert report.logged_to_run == sample.parent_run_id
     logged = {f.path for f in client.mlflow.list_artifacts(sample.parent_run_id, "report")}
     assert "report/report.html" in logged
+    metrics = client.mlflow.get_run(sample.parent_run_id).data.metrics
+    assert metrics["compare/glue_sst2/0.01pct/random/mean_diff"] == pytest.approx(3.0)
+    assert metrics["compare/pooled/0.05pct/random/n_pairs"] == 5  # rte random seed 2 failed
     if report.pngs:
         pngs = {f.path for f in client.mlflow.list_artifacts(sample.parent_run_id, "report/png")}
         assert pngs == {f"report/png/{s}.png" for s in FIGURE_STEMS}
@@ -71,7 +76,7 @@ def test_report_logged_to_parent_run(
 def test_cli_results_best_and_report(sample: SampleSweep, tmp_path: Path) -> None:
     runner = CliRunner()
     common = ["--tracking-uri", sample.tracking_uri]
-    table = runner.invoke(app, ["results", "demo", "--json", *common])
+    table = runner.invoke(app, ["results", "demo", "--raw", "--json", *common])
     assert table.exit_code == 0, table.output
     rows = {(r["task"], r["method"], r["budget"]): r for r in json.loads(table.stdout)}
     assert rows[("glue/sst2", "s3delta", "0.01%")]["test_score_mean"] == pytest.approx(0.83)
@@ -84,6 +89,11 @@ def test_cli_results_best_and_report(sample: SampleSweep, tmp_path: Path) -> Non
     )
     assert best.exit_code == 0, best.output
     assert json.loads(out.read_text())["format"] == "s3delta.structure"
+
+    paired = runner.invoke(app, ["results", "demo", *common])
+    assert paired.exit_code == 0, paired.output
+    assert "glue/sst2 at 0.01%: s3delta 83.0 ± 3.6 (3 seeds, 1,920 params)" in paired.stdout
+    assert "This run is too small to decide whether s3delta beats random" in paired.stdout
 
     unknown = runner.invoke(app, ["results", "nope", *common])
     assert unknown.exit_code == 1 and "known sweeps: ['demo']" in unknown.stderr

@@ -1,0 +1,186 @@
+"""The paired comparison as text: what `s3delta results SWEEP` prints (fits 100 columns).
+
+Scores in % (points) with ± the std over seeds, the difference with its 95% interval in
+brackets, the paired t-test p with the Wilcoxon p in parentheses, W/T/L, the number of
+paired seeds and the test-set size; then missing pairs, notes and a one-line verdict
+that says plainly when the run is too small to decide.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+
+from orchestrator.comparison_types import DECIDING_PAIRS, Comparison, PairedComparison
+from orchestrator.paired import STATS_NOTES
+
+WIDTH = 98
+
+HEADER = f"  {'baseline':<17} {'params':>10} {'score %':>12} {'pairs':>5}  {'diff [95% CI]':<21} {'p (Wilcoxon)':<14} W/T/L"
+
+
+def _num(value: float | None, fmt: str = ".1f", signed: bool = False) -> str:
+    if value is None or math.isnan(value):
+        return "-"
+    return format(value, ("+" if signed else "") + fmt)
+
+
+def _p(value: float) -> str:
+    if math.isnan(value):
+        return "-"
+    return "<0.001" if value < 0.001 else f"{value:.2g}"
+
+
+def _params(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.0f}"
+
+
+def score_text(mean: float, std: float) -> str:
+    """``81.8 ± 2.9``; the mean alone when there is no std (one seed, pooled rows)."""
+    if math.isnan(std):
+        return _num(mean)
+    return f"{mean:.1f} ± {std:.1f}"
+
+
+def diff_text(row: PairedComparison) -> str:
+    """``+0.8 [-1.2, +2.9]``, or why there is no interval."""
+    if row.n_pairs == 0:
+        return "no pairs"
+    mean = _num(row.mean_diff_points, signed=True)
+    if row.n_pairs == 1:
+        return f"{mean} (n too small)"
+    if math.isnan(row.ci_low):
+        return f"{mean} [no spread]"
+    return f"{mean} [{row.ci_low:+.1f}, {row.ci_high:+.1f}]"
+
+
+def row_line(row: PairedComparison) -> str:
+    """One baseline's line under a cell heading."""
+    score = score_text(row.b_mean, row.b_std)
+    p = f"{_p(row.p_value)} ({_p(row.wilcoxon_p)})"
+    wtl = f"{row.wins}/{row.ties}/{row.losses}"
+    return (
+        f"  {row.baseline:<17} {_params(row.b_params):>10} {score:>12} {row.n_pairs:>5}  "
+        f"{diff_text(row):<21} {p:<14} {wtl}"
+    )
+
+
+def cell_heading(row: PairedComparison) -> str:
+    """What the cell's rows share: the method's own score, size, n test and % of finetune."""
+    score = score_text(row.method_mean, row.method_std)
+    if row.pooled:
+        where = f"pooled over {', '.join(row.tasks)} at {row.budget} (unit: task x seed)"
+        head = f"{where}: {row.method} {score}"
+    else:
+        seeds = f"{row.method_seeds} seed{'s' if row.method_seeds != 1 else ''}"
+        head = f"{row.task} at {row.budget}: {row.method} {score} ({seeds}, {_params(row.a_params)} params)"
+    extra = []
+    if row.n_test is not None:
+        se = f", SE {row.score_se_points:.1f}" if row.score_se_points else ""
+        extra.append(f"n test {row.n_test}{se}")
+    if row.pct_of_finetune is not None:
+        extra.append(f"{row.pct_of_finetune:.0f}% of finetune")
+    return "; ".join([head, *extra])
+
+
+def verdict(comparison: Comparison) -> str | None:
+    """One plain line when the run cannot decide whether the method beats the baseline."""
+    cells = comparison.cells(comparison.baseline)
+    undecided = comparison.undecided()
+    if not cells or not undecided:
+        return None
+    who = f"{comparison.method} beats {comparison.baseline}"
+    if len(undecided) < len(cells):
+        return (
+            f"Too small to decide whether {who} in {len(undecided)} of {len(cells)} "
+            f"task/budget cells (fewer than {DECIDING_PAIRS} paired seeds, or a 95% interval "
+            "that includes 0)."
+        )
+    seeds = max(r.n_pairs for r in undecided)
+    sizes = sorted({r.n_test for r in undecided if r.n_test is not None})
+    span = f"{sizes[0]}-{sizes[-1]}" if len(sizes) > 1 else "".join(map(str, sizes))
+    size = f", {span} test examples" if sizes else ""
+    return (
+        f"This run is too small to decide whether {who} (n={seeds} seeds{size}); "
+        "see README Results for the measured comparison."
+    )
+
+
+def _missing_lines(comparison: Comparison) -> list[str]:
+    """One line per (task, budget, missing method): the seeds left unpaired."""
+    seeds: dict[tuple[str, str, str], set[int]] = {}
+    for row in comparison.cells():
+        for m in row.missing:
+            seeds.setdefault((m.task, m.budget, m.lacking), set()).add(m.seed)
+    return [
+        f"  {task} {budget}: no finished {lacking} run for seed(s) {', '.join(map(str, sorted(s)))}"
+        for (task, budget, lacking), s in sorted(seeds.items())
+    ]
+
+
+def _notes(comparison: Comparison) -> list[str]:
+    """Sweep-wide notes, then row notes the table does not already show."""
+    notes = list(comparison.notes)
+    for row in comparison.rows:
+        for part in row.note.split("; "):
+            if part and part not in STATS_NOTES:
+                notes.append(f"{row.task} {row.budget} vs {row.baseline}: {part}")
+    return list(dict.fromkeys(notes))
+
+
+def format_comparison(comparison: Comparison, sweep: str) -> str:
+    """The whole text view of a sweep's comparison."""
+    method = comparison.method
+    intro = (
+        f"{method} against its baselines, sweep {sweep!r}. Scores: test %, mean ± std over "
+        "seeds; SE: standard error of one score on n test examples. diff = "
+        f"{method} - baseline in points, paired by seed, [95% t-interval]; p: paired t-test "
+        "(Wilcoxon signed-rank in parentheses)."
+    )
+    lines = textwrap.wrap(intro, WIDTH)
+    if not comparison.rows:
+        return "\n".join([*lines, "", *comparison.notes, "(--raw prints every cell's scores)"])
+    heading = None
+    for row in comparison.rows:
+        if (row.task, row.budget) != heading:
+            heading = (row.task, row.budget)
+            lines += ["", cell_heading(row), HEADER]
+        lines.append(row_line(row))
+    missing = _missing_lines(comparison)
+    if missing:
+        lines += ["", "Missing pairs (not counted):", *missing]
+    notes = _notes(comparison)
+    if notes:
+        lines += ["", "Notes:"]
+        for note in notes:
+            lines += textwrap.wrap(note, WIDTH, initial_indent="  ", subsequent_indent="    ")
+    line = verdict(comparison)
+    if line:
+        lines += ["", line]
+    return "\n".join(lines)
+
+
+def comparison_rows(comparison: Comparison) -> list[dict[str, str]]:
+    """One dict of display strings per row (the HTML report's table)."""
+    out = []
+    for row in comparison.rows:
+        out.append(
+            {
+                "task": "pooled: " + ", ".join(row.tasks) if row.pooled else row.task,
+                "budget": row.budget,
+                "baseline": row.baseline,
+                "baseline params": _params(row.b_params),
+                f"{row.method} %": score_text(row.a_mean, row.a_std),  # on the paired seeds
+                "baseline %": score_text(row.b_mean, row.b_std),
+                "pairs": str(row.n_pairs),
+                "diff [95% CI]": diff_text(row),
+                "p (paired t)": _p(row.p_value),
+                "p (Wilcoxon)": _p(row.wilcoxon_p),
+                "W/T/L": f"{row.wins}/{row.ties}/{row.losses}",
+                "n test": "-" if row.n_test is None else str(row.n_test),
+                "SE of one score": _num(row.score_se_points),
+                "% of finetune": _num(row.pct_of_finetune, ".0f"),
+                "missing seeds": ", ".join(map(str, row.missing_seeds)) or "-",
+            }
+        )
+    return out
