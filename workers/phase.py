@@ -21,6 +21,7 @@ from workers.batch_stream import BatchStream
 from workers.checkpoint import Checkpointer
 from workers.evaluate import to_device
 from workers.task_model import TaskModel
+from workers.timings import Timings
 from workers.trial_types import ProgressEvent
 
 Evaluator = Callable[[], tuple[dict[str, float], float, float]]
@@ -76,6 +77,9 @@ class Phase:
     # checkpointed with the phase but stepped elsewhere (the alpha optimiser of a search)
     aux_optimizers: list[torch.optim.Optimizer] = field(default_factory=list)
     aux_schedulers: list[torch.optim.lr_scheduler.LambdaLR] = field(default_factory=list)
+    # wall time: steps go to "<name>_steps", checkpoint writes and reads to "checkpoints"
+    # (the evaluator records its own time under "evaluation")
+    timings: Timings = field(default_factory=Timings)
 
     def _better(self, score: float, loss: float, best_score: float, best_loss: float) -> bool:
         if self.select_on == "loss":
@@ -102,6 +106,10 @@ class Phase:
 
     def run(self) -> tuple[PhaseOutcome, dict[str, torch.Tensor]]:
         """Train for ``steps``; return the outcome and the best state (already loaded)."""
+        with self.timings.measure(f"{self.name}_steps"):
+            return self._run()
+
+    def _run(self) -> tuple[PhaseOutcome, dict[str, torch.Tensor]]:
         outcome = PhaseOutcome({}, float("-inf"), float("inf"), 0)
         best: dict[str, Any] = {
             "state": trainable_state(self.model),
@@ -111,7 +119,8 @@ class Phase:
             "metrics": {},
         }
         start_step = 0
-        saved = self.checkpointer.load(self.name) if self.checkpointer else None
+        with self.timings.measure("checkpoints"):
+            saved = self.checkpointer.load(self.name) if self.checkpointer else None
         if saved is not None:
             start_step = int(saved["step"])
             load_trainable_state(self.model, saved["trainable"])
@@ -175,7 +184,8 @@ class Phase:
             if self.callback is not None:
                 self.callback(ProgressEvent(self.name, step, self.steps, metrics))
             if self.checkpointer is not None and self.checkpointer.due(step) and step < self.steps:
-                self.checkpointer.save(self.name, self._snapshot(step, best, outcome))
+                with self.timings.measure("checkpoints"):
+                    self.checkpointer.save(self.name, self._snapshot(step, best, outcome))
         load_trainable_state(self.model, best["state"])
         outcome.best_metrics, outcome.best_score = best["metrics"], best["score"]
         outcome.best_loss, outcome.best_step = best["loss"], best["step"]

@@ -22,9 +22,17 @@ MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 class TaskModel(nn.Module):
     """Backbone + optional head; ``deltas`` is registered here so ``.to(device)`` moves it."""
 
-    def __init__(self, backbone: nn.Module, spec: TaskSpec, seq2seq: bool, pooling: str = "mean"):
+    def __init__(
+        self,
+        backbone: nn.Module,
+        spec: TaskSpec,
+        seq2seq: bool,
+        pooling: str = "mean",
+        precision: str = "fp32",
+    ):
         super().__init__()
         self.backbone = backbone
+        self.precision = precision
         self.spec = spec
         self.seq2seq = seq2seq
         self.pooling = pooling
@@ -46,6 +54,12 @@ class TaskModel(nn.Module):
         m = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)
 
+    def _autocast(self, like: torch.Tensor) -> torch.autocast:
+        """bf16 autocast for ``precision="bf16"`` (a no-op context for fp32)."""
+        return torch.autocast(
+            like.device.type, dtype=torch.bfloat16, enabled=self.precision == "bf16"
+        )
+
     def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Encoder outputs: [N, C] class logits, [N] regression scores or [N, 2] choice logits."""
         assert self.head is not None
@@ -53,8 +67,10 @@ class TaskModel(nn.Module):
         shape = inputs["input_ids"].shape
         if self.spec.kind == "choice":
             inputs = {k: v.reshape(-1, v.shape[-1]) for k, v in inputs.items()}
-        hidden = self.backbone(**inputs).last_hidden_state
-        out = self.head(self._pool(hidden, inputs["attention_mask"]))
+        with self._autocast(inputs["input_ids"]):
+            hidden = self.backbone(**inputs).last_hidden_state
+            out = self.head(self._pool(hidden, inputs["attention_mask"]))
+        out = out.float()
         if self.spec.kind == "choice":
             return out.view(shape[0], shape[1])
         if self.spec.kind == "regression":
@@ -64,11 +80,33 @@ class TaskModel(nn.Module):
     def loss(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         if self.seq2seq:
             inputs = {k: batch[k] for k in ("input_ids", "attention_mask", "labels")}
-            return self.backbone(**inputs).loss
-        logits = self.logits(batch)
+            with self._autocast(inputs["input_ids"]):
+                return self.backbone(**inputs).loss.float()
+        return self._loss_from_logits(self.logits(batch), batch)
+
+    def _loss_from_logits(
+        self, logits: torch.Tensor, batch: dict[str, torch.Tensor]
+    ) -> torch.Tensor:
         if self.spec.kind == "regression":
             return F.mse_loss(logits, batch["labels"].float())
         return F.cross_entropy(logits, batch["labels"])
+
+    def _from_logits(self, logits: torch.Tensor) -> list[Any]:
+        if self.spec.kind == "regression":
+            return logits.float().cpu().tolist()
+        return logits.argmax(-1).cpu().tolist()
+
+    @torch.no_grad()
+    def loss_and_predict(
+        self, batch: dict[str, torch.Tensor], tokenizer: Any = None
+    ) -> tuple[torch.Tensor, list[Any]]:
+        """Loss and predictions of one batch; one forward pass for encoders (the loss is
+        taken from the same logits). T5 needs a teacher-forced pass for the loss and a
+        generation pass for the label text, so it still takes two."""
+        if self.seq2seq:
+            return self.loss(batch), self.predict(batch, tokenizer)
+        logits = self.logits(batch)
+        return self._loss_from_logits(logits, batch), self._from_logits(logits)
 
     @torch.no_grad()
     def predict(self, batch: dict[str, torch.Tensor], tokenizer: Any = None) -> list[Any]:
@@ -80,7 +118,4 @@ class TaskModel(nn.Module):
                 max_new_tokens=8,
             )
             return list(tokenizer.batch_decode(out, skip_special_tokens=True))
-        logits = self.logits(batch)
-        if self.spec.kind == "regression":
-            return logits.float().cpu().tolist()
-        return logits.argmax(-1).cpu().tolist()
+        return self._from_logits(self.logits(batch))

@@ -46,6 +46,7 @@ from workers.data import (
     Example,
     Splits,
     TaskSpec,
+    cap_examples,
     cap_splits,
     encode_for_encoder,
     encode_for_t5,
@@ -53,6 +54,7 @@ from workers.data import (
     load_task,
     make_splits,
 )
+from workers.data.encode_cache import EncodeCache
 from workers.evaluate import evaluate
 from workers.methods import Method, parse_method
 from workers.optim import delta_param_groups, head_group
@@ -60,6 +62,7 @@ from workers.phase import Phase, linear_decay
 from workers.runtime import pick_device, seed_everything, set_threads
 from workers.search import make_alpha_step
 from workers.task_model import TaskModel
+from workers.timings import Timings
 from workers.trial_types import ProgressEvent, TrialConfig, TrialResult
 
 Callback = Callable[[ProgressEvent], None] | None
@@ -84,34 +87,60 @@ def _check(cfg: TrialConfig) -> tuple[Method, TaskSpec]:
 
 
 class _Context:
-    """What both phases share: data, tokenizer, device, callback, checkpoints."""
+    """What both phases share: data, tokenizer, device, callback, checkpoints, timings."""
 
     def __init__(self, cfg: TrialConfig, spec: TaskSpec, callback: Callback) -> None:
         self.cfg, self.spec, self.callback = cfg, spec, callback
+        self.timings = Timings()
         self.device = pick_device(cfg.device)
         self.threads = set_threads(cfg.num_threads)
         self.checkpointer = Checkpointer(cfg.checkpoint_dir, cfg.checkpoint_every)
-        splits = make_splits(load_task(spec.name, cfg.data_dir), spec, cfg.seed)
-        self.splits: Splits = cap_splits(
-            splits, cfg.seed, cfg.max_train_examples, cfg.max_eval_examples
-        )
+        self.cache = EncodeCache(cfg.cache_dir)
+        with self.timings.measure("data"):
+            splits = make_splits(load_task(spec.name, cfg.data_dir), spec, cfg.seed)
+            self.splits: Splits = cap_splits(
+                splits, cfg.seed, cfg.max_train_examples, cfg.max_eval_examples
+            )
         self.tokenizer: Any = None
         self.seq2seq = False
 
     def load(self) -> torch.nn.Module:
-        backbone, self.tokenizer = load_backbone(self.cfg.model)
+        with self.timings.measure("model_load"):
+            backbone, self.tokenizer = load_backbone(self.cfg.model)
         self.seq2seq = is_seq2seq(backbone.config)
         return backbone
 
-    def encode(self, examples: list[Example]) -> dict[str, torch.Tensor]:
+    def encode(self, examples: list[Example], split: str) -> dict[str, torch.Tensor]:
+        """Encoded tensors of ``examples``, from the sweep's cache when it has them."""
         encoder = encode_for_t5 if self.seq2seq else encode_for_encoder
-        return encoder(self.spec, examples, self.tokenizer, self.cfg.max_length)
+        with self.timings.measure("data"):
+            return self.cache.encode(
+                lambda rows: encoder(self.spec, rows, self.tokenizer, self.cfg.max_length),
+                examples,
+                split=split,
+                encoder_kind="t5" if self.seq2seq else "encoder",
+                task=self.spec.name,
+                max_length=self.cfg.max_length,
+                tokenizer=self.tokenizer,
+            )
 
-    def evaluator(self, model: TaskModel, examples: list[Example]) -> Callable[[], Any]:
-        encoded = self.encode(examples)
-        return lambda: evaluate(
-            model, encoded, examples, self.cfg.eval_batch_size, self.device, self.tokenizer
-        )
+    def evaluator(self, model: TaskModel, examples: list[Example], split: str) -> Callable[[], Any]:
+        encoded = self.encode(examples, split)
+
+        def run() -> Any:
+            with self.timings.measure("evaluation"):
+                return evaluate(
+                    model, encoded, examples, self.cfg.eval_batch_size, self.device, self.tokenizer
+                )
+
+        return run
+
+    def dev_for(self, phase: str) -> tuple[list[Example], str]:
+        """The dev examples a phase selects on: a seeded subset during search if configured."""
+        limit = self.cfg.search_eval_examples if phase == "search" else None
+        if limit is None or limit >= len(self.splits.dev):
+            return self.splits.dev, "dev"
+        return cap_examples(self.splits.dev, limit, self.cfg.seed), f"dev-{limit}"
 
     def phase(
         self,
@@ -124,6 +153,7 @@ class _Context:
     ) -> Phase:
         """A phase that steps ``optimizer`` under linear decay, selecting on the dev half;
         both phases share evaluation, clipping, selection, progress and checkpoints."""
+        dev, dev_name = self.dev_for(name)
         return Phase(
             name,
             model,
@@ -132,12 +162,13 @@ class _Context:
             stream,
             steps,
             self.cfg.eval_every,
-            self.evaluator(model, self.splits.dev),
+            self.evaluator(model, dev, dev_name),
             self.device,
             self.cfg.grad_clip,
             self.cfg.select_on,
             self.callback,
             self.checkpointer,
+            timings=self.timings,
             **extra,
         )
 
@@ -151,7 +182,7 @@ def _search(ctx: _Context, backbone: torch.nn.Module, budget: int) -> dict[str, 
     freeze(backbone)
     cands = find_candidates(backbone, cfg.space)
     seed_everything(cfg.seed)
-    model = TaskModel(backbone, ctx.spec, ctx.seq2seq, cfg.pooling)
+    model = TaskModel(backbone, ctx.spec, ctx.seq2seq, cfg.pooling, cfg.precision)
     net = GatedSupernet(
         backbone,
         cands,
@@ -176,8 +207,8 @@ def _search(ctx: _Context, backbone: torch.nn.Module, budget: int) -> dict[str, 
     w_opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
     a_opt = torch.optim.AdamW([net.gates.alpha], lr=cfg.structure_lr, weight_decay=0.0)
     a_sched = linear_decay(a_opt, cfg.search_steps)
-    w_stream = BatchStream(ctx.encode(w_half), cfg.batch_size, cfg.seed)
-    a_stream = BatchStream(ctx.encode(a_half), cfg.batch_size, cfg.seed + 1)
+    w_stream = BatchStream(ctx.encode(w_half, "train-w-half"), cfg.batch_size, cfg.seed)
+    a_stream = BatchStream(ctx.encode(a_half, "train-alpha-half"), cfg.batch_size, cfg.seed + 1)
     w_params = [p for g in groups for p in g["params"]]
     alpha_step = make_alpha_step(
         model,
@@ -218,7 +249,8 @@ def _search(ctx: _Context, backbone: torch.nn.Module, budget: int) -> dict[str, 
         "search_best_step": outcome.best_step,
         "search_seconds": outcome.seconds,
     }
-    ctx.checkpointer.save_json("search_done", done)
+    with ctx.timings.measure("checkpoints"):
+        ctx.checkpointer.save_json("search_done", done)
     return done
 
 
@@ -250,7 +282,7 @@ def _retrain(ctx: _Context, structure: Structure | None) -> tuple[TaskModel, Any
     cfg = ctx.cfg
     backbone = ctx.load()  # a fresh backbone: retraining starts from scratch (spec section 4)
     seed_everything(cfg.seed)
-    model = TaskModel(backbone, ctx.spec, ctx.seq2seq, cfg.pooling)
+    model = TaskModel(backbone, ctx.spec, ctx.seq2seq, cfg.pooling, cfg.precision)
     if structure is not None:
         deltas = apply_structure(backbone, structure, cfg.lora_scale)
         model.attach_deltas(deltas)
@@ -262,10 +294,10 @@ def _retrain(ctx: _Context, structure: Structure | None) -> tuple[TaskModel, Any
     groups += head_group(model.head, cfg.head_lr)
     model.to(ctx.device)
     opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
-    stream = BatchStream(ctx.encode(ctx.splits.train), cfg.batch_size, cfg.seed + 2)
+    stream = BatchStream(ctx.encode(ctx.splits.train, "train"), cfg.batch_size, cfg.seed + 2)
     phase = ctx.phase("retrain", model, opt, cfg.retrain_steps, stream)
     outcome, _ = phase.run()
-    test = ctx.evaluator(model, ctx.splits.test)()
+    test = ctx.evaluator(model, ctx.splits.test, "test")()
     return model, outcome, test
 
 
@@ -338,6 +370,7 @@ def run_trial(cfg: TrialConfig, callback: Callback = None) -> TrialResult:
         wall_time_s=time.perf_counter() - started,
         device=str(ctx.device),
         artifacts=artifacts,
+        timings=ctx.timings.summary(time.perf_counter() - started),
     )
     result.config["protocol"] = ctx.splits.protocol
     result.config["threads"] = ctx.threads

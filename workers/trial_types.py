@@ -28,11 +28,16 @@ class TrialConfig(BaseModel):
     max_eval_examples: int | None = None
     max_length: int = 128
     batch_size: int = 32
-    eval_batch_size: int = 128
+    # evaluation batches are length-sorted, so small batches pad least: 32 was fastest on
+    # 1 CPU thread (benchmarks/results/trial_breakdown.json, eval_batch_sizes)
+    eval_batch_size: int = 32
     # search phase (s3delta only) and retrain phase (every method)
     search_steps: int = 300
     retrain_steps: int = 300
     eval_every: int = 50
+    # score search-phase checkpoints on a seeded subset of dev (None = all of dev); the
+    # retrain phase always selects on the whole dev split
+    search_eval_examples: int | None = None
     delta_lr: float = 3e-3
     structure_lr: float = 0.1
     head_lr: float = 3e-3
@@ -50,10 +55,13 @@ class TrialConfig(BaseModel):
     pooling: Literal["mean", "cls"] = "mean"
     select_on: Literal["score", "loss"] = "score"
     device: str = "auto"
+    # "bf16": forward passes under torch.autocast(bfloat16); weights and optimisers stay fp32
+    precision: Literal["fp32", "bf16"] = "fp32"
     num_threads: int | None = None
     checkpoint_dir: str | None = None
     checkpoint_every: int = 0  # steps; 0 = no checkpoints
     output_dir: str | None = None  # where structure/probabilities/delta weights are written
+    cache_dir: str | None = None  # encoded-data cache shared by a sweep's trials (None = off)
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -88,6 +96,8 @@ class TrialResult:
     wall_time_s: float
     device: str
     artifacts: dict[str, str] = field(default_factory=dict)  # name -> file path
+    # wall seconds per part of the trial (workers.timings.BUCKETS, plus other and wall)
+    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def budget_fraction(self) -> float:

@@ -60,7 +60,13 @@ def _trial_config(
 
     resources = sweep.resources
     out = trial_dir(run_dir, key)
-    filled = {**config, "output_dir": str(out), "checkpoint_dir": str(out / "checkpoints")}
+    filled = {
+        **config,
+        "output_dir": str(out),
+        "checkpoint_dir": str(out / "checkpoints"),
+        # tokenise once per sweep: every trial of the sweep shares one encoded-data cache
+        "cache_dir": str(run_dir / "cache" / "encoded"),
+    }
     if "checkpoint_every" not in sweep.training:  # unset: checkpoint at every evaluation
         filled["checkpoint_every"] = filled.get("eval_every") or 50
     if filled.get("num_threads") is None:

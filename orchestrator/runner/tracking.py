@@ -263,6 +263,9 @@ def _result_metrics(result: dict[str, Any]) -> list[Metric]:
     for split in ("dev", "test", "search_dev"):
         for metric, value in (result.get(split) or {}).items():
             values[f"{split}_{metric}"] = value
+    # where the trial's wall time went (workers.timings): time_<bucket>_s
+    for bucket, seconds in (result.get("timings") or {}).items():
+        values[f"time_{bucket}_s"] = seconds
     # n_test etc.: the paired comparison shows how many examples a test score rests on
     for split, size in (result.get("split_sizes") or {}).items():
         values[f"n_{split}"] = size

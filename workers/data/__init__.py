@@ -11,7 +11,7 @@ Typical use::
     scores = data.compute_metrics(spec, predictions, [e.label for e in splits.dev])
 """
 
-from workers.data.batching import batches
+from workers.data.batching import batches, length_order
 from workers.data.encoder_inputs import encode_for_encoder
 from workers.data.errors import TaskDataError
 from workers.data.examples import Example, TaskData
@@ -45,6 +45,7 @@ __all__ = [
     "encode_for_t5",
     "get_task",
     "hub_rows_to_examples",
+    "length_order",
     "load_hub",
     "load_local",
     "load_task",

@@ -16,22 +16,42 @@ SEQUENCE_KEYS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def batches(
-    encoded: Mapping[str, torch.Tensor], batch_size: int, seed: int | None = None
+    encoded: Mapping[str, torch.Tensor],
+    batch_size: int,
+    seed: int | None = None,
+    order: torch.Tensor | None = None,
 ) -> Iterator[dict[str, torch.Tensor]]:
-    """Yield dicts of tensor slices of at most `batch_size` rows (the last may be smaller)."""
+    """Yield dicts of tensor slices of at most `batch_size` rows (the last may be smaller).
+
+    ``order`` (a permutation of the rows) overrides ``seed``: evaluation passes the
+    length-sorted order so that each batch pads little.
+    """
     if batch_size <= 0:
         raise ValueError(f"batch_size={batch_size} must be positive, e.g. 32")
     sizes = {key: len(value) for key, value in encoded.items()}
     if len(set(sizes.values())) != 1:
         raise ValueError(f"encoded tensors disagree on the number of examples: {sizes}")
     count = next(iter(sizes.values()))
-    if seed is None:
+    if order is not None:
+        if len(order) != count:
+            raise ValueError(f"order has {len(order)} rows for {count} examples")
+    elif seed is None:
         order = torch.arange(count)
     else:
         order = torch.randperm(count, generator=torch.Generator().manual_seed(seed))
     for start in range(0, count, batch_size):
         rows = order[start : start + batch_size]
         yield _trim({key: value[rows] for key, value in encoded.items()})
+
+
+def length_order(encoded: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    """Row indices sorted by input length (stable; longest alternative for COPA-style rows)."""
+    mask = encoded.get("attention_mask")
+    count = len(next(iter(encoded.values())))
+    if mask is None:
+        return torch.arange(count)
+    lengths = mask.reshape(count, -1, mask.shape[-1]).sum(-1).amax(-1)
+    return torch.argsort(lengths, stable=True)
 
 
 def _trim(batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
