@@ -23,7 +23,13 @@ from orchestrator.comparison_types import (
     PairedComparison,
     SeedScore,
 )
-from orchestrator.paired import accuracy_se_points, mean_std, paired_stats, points
+from orchestrator.paired import (
+    accuracy_se_points,
+    differences,
+    mean_std,
+    paired_stats,
+    points,
+)
 from search_space.budget import BudgetError, parse_budget
 
 NONE = "none"
@@ -119,7 +125,7 @@ def _row(
         baseline_budget=baseline_budget,
         n_pairs=result.n,
         seeds=seeds,
-        diffs=tuple(x - y for x, y in zip(a, b, strict=True)),
+        diffs=tuple(differences(a, b)),
         mean_diff_points=result.mean,
         ci_low=result.ci_low,
         ci_high=result.ci_high,
@@ -136,7 +142,7 @@ def _row(
         method_std=method_std,
         method_seeds=len(everything),
         n_test=n_test,
-        score_se_points=accuracy_se_points(a_mean, n_test) if accuracy else None,
+        score_se_points=accuracy_se_points(method_mean, n_test) if accuracy else None,
         pct_of_finetune=pct,
         a_params=_mean(r.delta_params for r in a_runs.values()),
         b_params=_mean(r.delta_params for r in b_runs.values()),
@@ -164,7 +170,7 @@ def _pooled_row(
         baseline_budget=rows[0].baseline_budget,
         n_pairs=result.n,
         seeds=(),
-        diffs=tuple(x - y for x, y in zip(a, b, strict=True)),
+        diffs=tuple(differences(a, b)),
         mean_diff_points=result.mean,
         ci_low=result.ci_low,
         ci_high=result.ci_high,
@@ -187,7 +193,7 @@ def _pooled_row(
         b_params=None,
         missing=tuple(m for r in rows for m in r.missing),
         pooled=True,
-        tasks=tuple(sorted({r.task for r in rows})),
+        tasks=tuple(sorted({u.task for u in units})),
         note=result.note,
     )
 
