@@ -233,7 +233,9 @@ def test_cli_prints_the_comparison_by_default(store: CompareStore) -> None:
     shown = runner.invoke(app, ["results", store.sweep, *common])
     assert shown.exit_code == 0, shown.output
     text = shown.stdout
-    assert "glue/sst2 at 0.01%: s3delta 82.0 ± 1.0 (3 seeds, 1,900 params); n test 200, SE 2.7" in text
+    assert (
+        "glue/sst2 at 0.01%: s3delta 82.0 ± 1.0 (3 seeds, 1,900 params); n test 200, SE 2.7" in text
+    )
     assert "95% of finetune" in text
     line = next(x for x in text.splitlines() if x.strip().startswith("random") and "+2.0" in x)
     assert "80.0 ± 0.0" in line and "+2.0 [-0.5, +4.5]" in line
