@@ -47,6 +47,19 @@ def solve_shift(
     return 0.5 * (lo + hi)
 
 
+def annealed_temperature(start: float, end: float | None, step: int, steps: int) -> float:
+    """Gate temperature at ``step`` (1-based) of ``steps``: geometric from ``start`` to ``end``.
+
+    Annealing toward a small temperature makes the relaxed-Bernoulli samples nearly
+    binary late in the search, so the supernet is trained closer to the discrete
+    structures it will be cut down to. ``end=None`` keeps ``start`` throughout.
+    """
+    if end is None or steps <= 1 or end == start:
+        return start
+    fraction = min(max((step - 1) / (steps - 1), 0.0), 1.0)
+    return float(start * (end / start) ** fraction)
+
+
 class GlobalSigmoidGates(nn.Module):
     """Logits alpha (init 0), the budget-holding probabilities p, and gate sampling.
 

@@ -43,9 +43,14 @@ class GatedSupernet(nn.Module):
             [c.size for c in self.candidates], budget, beta, rescale, gradient_projection
         )
         self.generator = torch.Generator().manual_seed(seed)
+        # when set, every forward uses these gate values (e.g. the discrete structure's 0/1)
+        self.fixed_z: torch.Tensor | None = None
         self._handle = backbone.register_forward_pre_hook(self._set_gates)
 
     def _set_gates(self, module: nn.Module, args: Any) -> None:
+        if self.fixed_z is not None:
+            self.slot.z = self.fixed_z
+            return
         p = self.gates.probabilities()
         self.slot.z = self.gates.sample(p, self.generator) if self.training else p
 
@@ -68,6 +73,12 @@ class GatedSupernet(nn.Module):
         with torch.no_grad():
             p = self.gates.probabilities().tolist()
         return greedy_select(self.candidates, p, self.budget)
+
+    def discrete_gates(self, chosen: Sequence[Candidate]) -> torch.Tensor:
+        """z = 1 for the chosen candidates and 0 for the rest (the structure inside the supernet)."""
+        names = {c.name for c in chosen}
+        z = [1.0 if c.name in names else 0.0 for c in self.candidates]
+        return torch.tensor(z, device=self.gates.alpha.device)
 
     def remove(self) -> None:
         """Unhook everything; the backbone is as it was."""

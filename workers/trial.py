@@ -40,6 +40,8 @@ from search_space import (
     structure_from_candidates,
 )
 from search_space.backbone import is_seq2seq
+from search_space.gate_diagnostics import gate_concentration
+from search_space.gates import annealed_temperature
 from workers.batch_stream import BatchStream
 from workers.checkpoint import Checkpointer
 from workers.data import (
@@ -81,6 +83,15 @@ def _check(cfg: TrialConfig) -> tuple[Method, TaskSpec]:
         parse_budget(cfg.budget)
     if method.family == "s3delta" and cfg.search_steps <= 0:
         raise TrialSetupError("search_steps must be positive for s3delta, e.g. 300")
+    if not 0 <= cfg.alpha_warmup_steps < max(cfg.search_steps, 1):
+        raise TrialSetupError(
+            f"alpha_warmup_steps={cfg.alpha_warmup_steps} must be >= 0 and below "
+            f"search_steps={cfg.search_steps}, e.g. {cfg.search_steps // 5}"
+        )
+    for name in ("gate_temperature", "gate_temperature_final"):
+        value = getattr(cfg, name)
+        if value is not None and not (0 < value < float("inf")):
+            raise TrialSetupError(f"{name}={value} must be a positive finite number, e.g. 0.1")
     if cfg.retrain_steps <= 0 or cfg.eval_every <= 0 or cfg.batch_size <= 0:
         raise TrialSetupError("retrain_steps, eval_every and batch_size must be positive")
     return method, spec
@@ -206,7 +217,7 @@ def _search(ctx: _Context, backbone: torch.nn.Module, budget: int) -> dict[str, 
     )
     w_opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
     a_opt = torch.optim.AdamW([net.gates.alpha], lr=cfg.structure_lr, weight_decay=0.0)
-    a_sched = linear_decay(a_opt, cfg.search_steps)
+    a_sched = linear_decay(a_opt, cfg.search_steps - cfg.alpha_warmup_steps)
     w_stream = BatchStream(ctx.encode(w_half, "train-w-half"), cfg.batch_size, cfg.seed)
     a_stream = BatchStream(ctx.encode(a_half, "train-alpha-half"), cfg.batch_size, cfg.seed + 1)
     w_params = [p for g in groups for p in g["params"]]
@@ -223,6 +234,18 @@ def _search(ctx: _Context, backbone: torch.nn.Module, budget: int) -> dict[str, 
         cfg.grad_clip,
         lambda: w_opt.param_groups[0]["lr"],
     )
+
+    def before_step(step: int) -> dict[str, float]:
+        """Set this step's gate temperature, then (after the warm-up) one alpha update."""
+        temperature = annealed_temperature(
+            cfg.gate_temperature, cfg.gate_temperature_final, step, cfg.search_steps
+        )
+        net.gates.temperature = temperature
+        metrics = {"gate_temperature": temperature}
+        if step > cfg.alpha_warmup_steps:
+            metrics.update(alpha_step(step))
+        return metrics
+
     # the alpha optimiser is stepped only by the alpha step; the phase just checkpoints it
     phase = ctx.phase(
         "search",
@@ -231,7 +254,7 @@ def _search(ctx: _Context, backbone: torch.nn.Module, budget: int) -> dict[str, 
         cfg.search_steps,
         w_stream,
         generator=net.generator,
-        before_step=alpha_step,
+        before_step=before_step,
         step_metrics=lambda: {"expected_size": net.expected_size(), "budget": float(budget)},
         aux_optimizers=[a_opt],
         aux_schedulers=[a_sched],
@@ -239,8 +262,16 @@ def _search(ctx: _Context, backbone: torch.nn.Module, budget: int) -> dict[str, 
     outcome, _ = phase.run()
     chosen = net.discretize()
     probabilities = net.probabilities()
+    diagnostics = gate_concentration(list(probabilities.values()), [c.size for c in cands])
+    # the searched supernet cut to the discrete structure, on the same dev examples
+    net.fixed_z = net.discrete_gates(chosen)
+    _, discrete_score, _ = phase.evaluate()
+    net.fixed_z = None
+    diagnostics["discrete_dev_score"] = discrete_score
+    diagnostics["discretisation_gap"] = outcome.best_score - discrete_score
     net.remove()
     done = {
+        "search_diagnostics": diagnostics,
         "chosen": [c.name for c in chosen],
         "probabilities": probabilities,
         "trajectory": outcome.trajectory,
@@ -358,6 +389,7 @@ def run_trial(cfg: TrialConfig, callback: Callback = None) -> TrialResult:
         probabilities=info.get("probabilities"),
         expected_size_trajectory=[(int(s), float(v)) for s, v in info.get("trajectory", [])],
         search_dev=dict(info.get("search_dev", {})),
+        search_diagnostics=dict(info.get("search_diagnostics", {})),
         dev=outcome.best_metrics,
         test=test_metrics,
         dev_score=outcome.best_score,

@@ -51,6 +51,10 @@ class TrialConfig(BaseModel):
     lora_scale: float = 1.0
     kind_lr: dict[str, float] = Field(default_factory=dict)  # lr multiplier per delta kind
     gate_temperature: float = 1.0
+    # anneal the gate temperature geometrically to this value over the search (None = fixed)
+    gate_temperature_final: float | None = None
+    # w-only steps at the start of the search before alpha starts moving (0 = none)
+    alpha_warmup_steps: int = 0
     adapter_width: int = 24
     pooling: Literal["mean", "cls"] = "mean"
     select_on: Literal["score", "loss"] = "score"
@@ -98,6 +102,10 @@ class TrialResult:
     artifacts: dict[str, str] = field(default_factory=dict)  # name -> file path
     # wall seconds per part of the trial (workers.timings.BUCKETS, plus other and wall)
     timings: dict[str, float] = field(default_factory=dict)
+    # s3delta only: how decided the gates were (search_space.gate_diagnostics) and the dev
+    # score of the searched supernet cut to the discrete structure (discrete_dev_score;
+    # discretisation_gap = search dev score - discrete dev score, in score units)
+    search_diagnostics: dict[str, float] = field(default_factory=dict)
 
     @property
     def budget_fraction(self) -> float:

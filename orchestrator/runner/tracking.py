@@ -263,6 +263,9 @@ def _result_metrics(result: dict[str, Any]) -> list[Metric]:
     for split in ("dev", "test", "search_dev"):
         for metric, value in (result.get(split) or {}).items():
             values[f"{split}_{metric}"] = value
+    # how decided the search's gates were, and the discretisation gap (s3delta only)
+    for name, value in (result.get("search_diagnostics") or {}).items():
+        values[f"search_{name}"] = value
     # where the trial's wall time went (workers.timings): time_<bucket>_s
     for bucket, seconds in (result.get("timings") or {}).items():
         values[f"time_{bucket}_s"] = seconds
