@@ -52,10 +52,7 @@ ARMS: dict[str, dict[str, Any]] = {
 def grid(arms: list[str]) -> list[dict[str, Any]]:
     """Seed-major, so a partial run has whole seeds of every arm."""
     return [
-        {"task": task, "arm": arm, "seed": seed}
-        for seed in SEEDS
-        for task in TASKS
-        for arm in arms
+        {"task": task, "arm": arm, "seed": seed} for seed in SEEDS for task in TASKS for arm in arms
     ]
 
 
@@ -82,7 +79,9 @@ def run_one(cell: dict[str, Any]) -> dict[str, Any]:
         "key": key(cell),
         **cell,
         "budget": BUDGET,
-        "settings": {k: v for k, v in cfg.model_dump().items() if k in {*COMMON, *arm, "max_length"}},
+        "settings": {
+            k: v for k, v in cfg.model_dump().items() if k in {*COMMON, *arm, "max_length"}
+        },
         "dev_score": r.dev_score,
         "test_score": r.test_score,
         "dev": r.dev,

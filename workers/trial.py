@@ -13,6 +13,7 @@ actor can host. Neither imports Ray or MLflow. Methods (spec sections 3-5):
 from __future__ import annotations
 
 import json
+import math
 import random
 import tempfile
 import time
@@ -83,7 +84,11 @@ def _check(cfg: TrialConfig) -> tuple[Method, TaskSpec]:
         parse_budget(cfg.budget)
     if method.family == "s3delta" and cfg.search_steps <= 0:
         raise TrialSetupError("search_steps must be positive for s3delta, e.g. 300")
-    if not 0 <= cfg.alpha_warmup_steps < max(cfg.search_steps, 1):
+    for name in ("search_epochs", "retrain_epochs"):
+        value = getattr(cfg, name)
+        if value is not None and not (0 < value < 10_000):
+            raise TrialSetupError(f"{name}={value} must be positive and finite, e.g. 10")
+    if cfg.search_epochs is None and not 0 <= cfg.alpha_warmup_steps < max(cfg.search_steps, 1):
         raise TrialSetupError(
             f"alpha_warmup_steps={cfg.alpha_warmup_steps} must be >= 0 and below "
             f"search_steps={cfg.search_steps}, e.g. {cfg.search_steps // 5}"
@@ -368,11 +373,31 @@ def _write_artifacts(
     return files
 
 
+def _steps_from_epochs(cfg: TrialConfig, n_train: int) -> TrialConfig:
+    """Turn search/retrain epochs into steps now that the training split's size is known."""
+    update: dict[str, int] = {}
+    if cfg.retrain_epochs is not None:
+        update["retrain_steps"] = max(1, math.ceil(cfg.retrain_epochs * n_train / cfg.batch_size))
+    if cfg.search_epochs is not None:
+        half = n_train // 2
+        update["search_steps"] = max(1, math.ceil(cfg.search_epochs * half / cfg.batch_size))
+    if not update:
+        return cfg
+    resolved = cfg.model_copy(update=update)
+    if not 0 <= resolved.alpha_warmup_steps < resolved.search_steps:
+        raise TrialSetupError(
+            f"alpha_warmup_steps={resolved.alpha_warmup_steps} must be below the "
+            f"{resolved.search_steps} search steps that search_epochs={cfg.search_epochs} gives"
+        )
+    return resolved
+
+
 def run_trial(cfg: TrialConfig, callback: Callback = None) -> TrialResult:
     """Run one trial to the end (resuming from ``cfg.checkpoint_dir`` if it holds a checkpoint)."""
     started = time.perf_counter()
     method, spec = _check(cfg)
     ctx = _Context(cfg, spec, callback)
+    cfg = ctx.cfg = _steps_from_epochs(cfg, len(ctx.splits.train))
     backbone = ctx.load()
     n_backbone = backbone_params(backbone)
     structure, info = _structure_for(ctx, method, backbone)

@@ -35,6 +35,11 @@ class TrialConfig(BaseModel):
     search_steps: int = 300
     retrain_steps: int = 300
     eval_every: int = 50
+    # length in epochs instead of steps (set, they replace search_steps / retrain_steps once
+    # the training split's size is known): retrain steps = ceil(epochs * |train| / batch),
+    # search steps = ceil(epochs * |train| / 2 / batch) (the w half of the train split)
+    search_epochs: float | None = None
+    retrain_epochs: float | None = None
     # score search-phase checkpoints on a seeded subset of dev (None = all of dev); the
     # retrain phase always selects on the whole dev split
     search_eval_examples: int | None = None
