@@ -18,6 +18,10 @@ SEARCH_PHASE_FIELDS = frozenset(
         "rescale",
         "gradient_projection",
         "gate_temperature",
+        "gate_temperature_final",
+        "alpha_warmup_steps",
+        "search_epochs",
+        "search_eval_examples",
     }
 )
 DELTA_FIELDS = frozenset({"delta_lr", "lora_scale", "adapter_width"})
