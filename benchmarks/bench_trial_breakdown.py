@@ -4,7 +4,8 @@ Runs the same trial configs in fresh subprocesses, alternating old and new code
 (old, new, old, new, ...) so that drifting load hits both alike, and saves to
 ``benchmarks/results/trial_breakdown.json``:
 
-- per config: wall seconds of each side, the ratio old/new, whether dev and test scores
+- per config: wall and CPU seconds of each side, the ratios old/new of the best of each
+  (CPU time is the steadier measure when other jobs share the machine), whether dev and test scores
   agree, and the new code's time breakdown (model load, data, search steps, retrain
   steps, evaluation, checkpoints, other);
 - ``eval_batch_sizes``: seconds to evaluate a dev split at several batch sizes with the
@@ -59,7 +60,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
 }
 
 CHILD = r"""
-import json, os, sys, time
+import json, os, resource, sys, time
 os.environ["HF_HUB_OFFLINE"] = "1"
 import workers
 from workers.trial import run_trial
@@ -68,8 +69,9 @@ cfg = TrialConfig(**json.loads(sys.argv[1]))
 start = time.perf_counter()
 r = run_trial(cfg)
 wall = time.perf_counter() - start
+usage = resource.getrusage(resource.RUSAGE_SELF)
 print("RESULT " + json.dumps({
-    "code": os.path.dirname(workers.__file__), "wall": wall, "dev": r.dev, "test": r.test,
+    "code": os.path.dirname(workers.__file__), "wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "dev": r.dev, "test": r.test,
     "dev_score": r.dev_score, "test_score": r.test_score, "structure": r.structure,
     "timings": getattr(r, "timings", None),
 }))
@@ -118,9 +120,15 @@ def compare(configs: list[str], rounds: int, old: str) -> dict[str, Any]:
                         run_cfg["cache_dir"] = tempfile.mkdtemp(prefix="s3delta-cache-")
                     res = _child(root, run_cfg)
                     sides[side].append(res)
-                    print(f"{name} round {r + 1} {side}: {res['wall']:.1f}s", flush=True)
+                    print(
+                        f"{name} round {r + 1} {side}: {res['wall']:.1f}s wall, "
+                        f"{res['cpu']:.1f}s CPU (process total)",
+                        flush=True,
+                    )
             old_walls = [x["wall"] for x in sides["old"]]
             new_walls = [x["wall"] for x in sides["new"]]
+            old_cpu = [x["cpu"] for x in sides["old"]]
+            new_cpu = [x["cpu"] for x in sides["new"]]
             o, n = sides["old"][0], sides["new"][0]
             timings = sides["new"][-1]["timings"] or {}
             share = (
@@ -130,8 +138,12 @@ def compare(configs: list[str], rounds: int, old: str) -> dict[str, Any]:
                 "config": config,
                 "old_wall_s": old_walls,
                 "new_wall_s": new_walls,
-                "speedup_median": sorted(old_walls)[len(old_walls) // 2]
-                / sorted(new_walls)[len(new_walls) // 2],
+                "old_cpu_s": old_cpu,
+                "new_cpu_s": new_cpu,
+                "speedup_wall": min(old_walls) / min(new_walls),
+                # CPU seconds of the whole process (imports included): less sensitive than
+                # wall time to other jobs on a shared machine
+                "speedup_cpu": min(old_cpu) / min(new_cpu),
                 "scores_equal": {
                     "dev_score": abs(o["dev_score"] - n["dev_score"]) < 1e-6,
                     "test_score": abs(o["test_score"] - n["test_score"]) < 1e-6,

@@ -59,6 +59,19 @@ def default_tracking_uri() -> str:
     return paths.default_tracking_uri()
 
 
+def missing_sqlite_store(tracking_uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` tracking URI when that file does not exist.
+
+    Opening such a URI would create an empty store, so readers check first."""
+    prefix = "sqlite:///"
+    if not tracking_uri.startswith(prefix):
+        return None
+    path = Path(tracking_uri[len(prefix) :].split("?", 1)[0])
+    if str(path) in ("", ":memory:") or path.exists():
+        return None
+    return path
+
+
 def _quote(value: str) -> str:
     """Quote a value for an MLflow filter string."""
     return "'" + value.replace("'", "\\'") + "'"
@@ -73,6 +86,21 @@ def _same_budget(a: str, b: str) -> bool:
     except BudgetError:
         return False
     return pa.kind == pb.kind and math.isclose(pa.value, pb.value)
+
+
+def _test_capped(row: dict[str, Any]) -> bool:
+    """Whether a run's test split is smaller than the protocol's (cut by max_eval_examples).
+
+    The protocol's test split is the whole official validation set for tasks with at
+    least 10k training examples, else half of it (grouped splits may be a little short
+    of half, hence the 10% slack)."""
+    n_test = _optional(row, "n_test")
+    validation = _optional(row, "n_official_validation")
+    train = _optional(row, "n_official_train")
+    if n_test is None or validation is None or train is None:
+        return False
+    expected = validation if train >= 10_000 else validation / 2
+    return n_test < 0.9 * expected
 
 
 def _budget_order(text: str) -> tuple[int, float]:
@@ -113,6 +141,13 @@ class Client:
     def __init__(self, tracking_uri: str | None = None, experiment: str = "s3delta") -> None:
         self.tracking_uri = tracking_uri or default_tracking_uri()
         self.experiment_name = experiment
+        missing = missing_sqlite_store(self.tracking_uri)
+        if missing is not None:  # reading must never create a store
+            raise ResultsError(
+                f"no MLflow store at {missing} (tracking URI {self.tracking_uri}); run a sweep "
+                "first, run from the folder holding runs/, or pass --tracking-uri / set "
+                "MLFLOW_TRACKING_URI or S3DELTA_HOME"
+            )
         self.mlflow = MlflowClient(tracking_uri=self.tracking_uri)
         found = self.mlflow.get_experiment_by_name(experiment)
         if found is None:
@@ -267,6 +302,7 @@ class Client:
                     delta_params=_optional(row, "delta_params"),
                     backbone_params=_optional(row, "backbone_params"),
                     accuracy_only=str(row["task"]) in accuracy,
+                    test_capped=_test_capped(row),
                 )
             )
         return scores

@@ -303,6 +303,7 @@ def compare_scores(
     low_budget_pct: float = LOW_BUDGET_PCT,
 ) -> Comparison:
     """Every per-task, per-budget row of ``method`` against its baselines, then pooled rows."""
+    scores = list(scores)
     build = _Builder(scores, method, baseline)
     if method not in build.methods:
         note = f"no finished {method} final runs: nothing to compare (ran: {sorted(build.methods)})"
@@ -321,6 +322,12 @@ def compare_scores(
             "pooled rows: one unit per (task, seed) pair (averaged over budgets in the "
             f"{LOW_MARK}{low_budget_pct:g}% row), t-interval over the units; tasks score on "
             "different metrics (accuracy, MCC, Pearson ...), all in points x100"
+        )
+    capped = sorted({f"{s.task} ({s.n_test})" for s in scores if s.test_capped})
+    if capped:
+        notes.append(
+            "test sets capped by max_eval_examples in " + ", ".join(capped) + ": a smoke "
+            "run, not official test scores; evidence runs leave max_eval_examples unset"
         )
     if build.baselines and build.baselines[0] != baseline:
         notes.append(f"baseline {baseline!r} has no finished runs in this sweep")

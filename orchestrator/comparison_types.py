@@ -30,6 +30,7 @@ class SeedScore:
     delta_params: float | None = None
     backbone_params: float | None = None
     accuracy_only: bool = False  # the task's score is accuracy alone (an SE is computable)
+    test_capped: bool = False  # the test split was cut by max_eval_examples (a smoke run)
 
 
 @dataclass(frozen=True, kw_only=True)

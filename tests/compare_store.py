@@ -18,6 +18,9 @@ EXPERIMENT = "s3delta"
 BACKBONE = 20_000_000
 SEEDS = (1, 2, 3)
 N_TEST = {"glue/sst2": 200, "glue/cola": 500}
+# official split sizes: SST-2's test (the whole validation set, 872) is capped to 200,
+# CoLA's (half of 1,043) is not
+OFFICIAL = {"glue/sst2": (67349, 872), "glue/cola": (8551, 1043)}
 METRIC = {"glue/sst2": "test_accuracy", "glue/cola": "test_mcc"}
 # (task, method, budget) -> points per seed (1, 2, 3); None: the run failed
 # ("skip": that seed never ran).
@@ -73,6 +76,7 @@ def _log_run(
         return
     score = points / 100
     values = {"test_score": score, METRIC[task]: score, "dev_score": score, "n_test": N_TEST[task]}
+    values["n_official_train"], values["n_official_validation"] = OFFICIAL[task]
     if budget != "5000":
         values["backbone_params"] = BACKBONE
     values["delta_params"] = DELTA_PARAMS.get(method, 1900.0)

@@ -274,3 +274,11 @@ def test_cli_raw_keeps_the_per_metric_table(store: CompareStore) -> None:
         if (r["task"], r["method"], r["budget"]) == ("glue/sst2", "random", "0.05%")
     )
     assert (cell["n_seeds"], cell["n_failed"]) == (2, 1)
+
+
+def test_capped_test_sets_are_called_a_smoke_run(comparison: Comparison) -> None:
+    """SST-2's 200 of 872 is capped; CoLA's 500 of a 521-example half is the protocol's."""
+    capped = [n for n in comparison.notes if "capped" in n]
+    assert len(capped) == 1
+    assert "glue/sst2 (200)" in capped[0] and "glue/cola" not in capped[0]
+    assert "not official test scores" in capped[0]
