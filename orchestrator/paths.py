@@ -114,7 +114,9 @@ def check_storage_url(url: str, where: str) -> str:
             )
         return url
     if re.match(r"^(postgresql|mysql|mssql)(\+\w+)?://", url):
-        return url
+        from orchestrator.sweep.locations import with_installed_driver
+
+        return with_installed_driver(url)
     raise PathSettingError(
         f"{where}: {url!r} is not a database URL; use sqlite:////abs/path.db or "
         "postgresql+psycopg2://user@host:5432/db (MLflow also accepts http(s)://server)"
@@ -128,5 +130,9 @@ def safe_name(text: str) -> str:
 
 
 def redact_url(url: str) -> str:
-    """The URL with any password replaced, for logs and MLflow tags."""
-    return re.sub(r"(://[^:/@]+:)[^@]+@", r"\1***@", url)
+    """The URL (or any text holding URLs) with passwords replaced, for output, files and tags.
+
+    Covers ``user:password@`` (a password may itself hold '@') and ``password=`` in a
+    query string."""
+    text = re.sub(r"(://[^:/@\s]*:)[^/\s]*@", r"\1***@", url)
+    return re.sub(r"((?:password|passwd|pwd)=)[^&\s]*", r"\1***", text, flags=re.IGNORECASE)

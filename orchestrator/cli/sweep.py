@@ -29,6 +29,20 @@ def load_sweep_or_exit(path: Path) -> SweepConfig:
         raise typer.Exit(INVALID_SWEEP_EXIT) from None
 
 
+def _stores_or_exit(sweep: SweepConfig, sweep_file: Path) -> None:
+    """The MLflow store and Optuna storage this sweep would use can be created or reached."""
+    from orchestrator.paths import PathSettingError
+    from orchestrator.sweep.stores import store_problems
+
+    try:
+        problems = store_problems(sweep.tracking_uri, sweep.storage_url)
+    except PathSettingError as err:
+        problems = [str(err)]
+    if problems:
+        typer.echo(str(SweepValidationError(str(sweep_file), problems)), err=True)
+        raise typer.Exit(INVALID_SWEEP_EXIT)
+
+
 def validate(
     sweep_file: SweepFile,
     as_json: Annotated[
@@ -36,7 +50,9 @@ def validate(
     ] = False,
 ) -> None:
     """Check a sweep file and print its plan: cells, tuning trials, final seeded runs."""
-    plan = load_sweep_or_exit(sweep_file).plan()
+    sweep = load_sweep_or_exit(sweep_file)
+    _stores_or_exit(sweep, sweep_file)
+    plan = sweep.plan()
     if as_json:
         typer.echo(json.dumps(plan.to_dict(), indent=2))
     else:

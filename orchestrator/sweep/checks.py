@@ -6,12 +6,13 @@ pydantic reports separately) so every problem in a file is found in one pass.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from orchestrator.sweep.distributions import Categorical, Constant, Distribution, IntRange
-from orchestrator.sweep.errors import yaml_path
+from orchestrator.sweep.errors import short, yaml_path
 from orchestrator.sweep.trial_fields import (
     field_kind,
     misplaced_field_problem,
@@ -45,7 +46,7 @@ def training_problems(training: Any) -> list[str]:
             )
         else:
             problems += [
-                f"training.{key}: got {value!r}; it {reason}"
+                f"training.{key}: got {short(value)}; it {reason}"
                 for reason in value_problems(key, value)
             ]
     return problems
@@ -92,7 +93,7 @@ def _fit_problems(name: str, dist: Any) -> list[str]:
     for sub_loc, value in dist.checked_values():
         for reason in value_problems(name, value):
             problems.append(
-                f"{yaml_path(('search_space', name, *sub_loc))}: got {value!r}; it {reason}"
+                f"{yaml_path(('search_space', name, *sub_loc))}: got {short(value)}; it {reason}"
             )
     return problems
 
@@ -143,10 +144,33 @@ def _budget_problems(raw: dict[str, Any]) -> list[str]:
     return []
 
 
+def non_finite_problems(raw: dict[str, Any]) -> list[str]:
+    """Every `.inf` / `.nan` anywhere in the file: no setting, range or resource may be one.
+
+    A NaN learning rate trains to NaN scores that look like a finished trial, and an
+    infinite bound breaks the sampler; both are typos, so they are refused wherever
+    they appear (``training.extra`` included)."""
+    problems = []
+    stack: list[tuple[tuple[str | int, ...], Any]] = [((key,), value) for key, value in raw.items()]
+    while stack:
+        loc, value = stack.pop()
+        if isinstance(value, dict):
+            stack += [((*loc, str(key)), item) for key, item in value.items()]
+        elif isinstance(value, list):
+            stack += [((*loc, index), item) for index, item in enumerate(value)]
+        elif isinstance(value, float) and not math.isfinite(value):
+            problems.append(
+                f"{yaml_path(loc)}: got {value}, which is not a finite number; write a finite "
+                "number such as 0.003 (not .inf, .nan or an overflowing 1e309)"
+            )
+    return sorted(problems)
+
+
 def semantic_problems(raw: dict[str, Any]) -> list[str]:
     """All checks of this module on one raw sweep mapping."""
     return (
-        training_problems(raw.get("training"))
+        non_finite_problems(raw)
+        + training_problems(raw.get("training"))
         + search_space_problems(raw.get("search_space"))
         + cross_section_problems(raw)
     )

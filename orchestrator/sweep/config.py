@@ -22,6 +22,8 @@ from pydantic import (
 )
 
 from orchestrator.sweep.distributions import Categorical, Constant, Distribution
+from orchestrator.sweep.errors import short
+from orchestrator.sweep.limits import SEED_MAX, maximum
 from orchestrator.sweep.locations import resolve_path
 from orchestrator.sweep.sections import (
     MlflowSettings,
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from orchestrator.sweep.plan import Plan
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+HUB_ID = re.compile(r"^(?=.{1,96}$)[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 
 
 def _known_task(name: str) -> str:
@@ -61,18 +64,45 @@ def _known_method(name: str, info: ValidationInfo) -> str:
 
 
 def _budget_text(value: Any) -> str:
-    """Canonical budget text: ``'0.01%'`` stays, ``2e4``/``'20000'`` become ``'20000'``."""
+    """Canonical budget text, so equal budgets are equal strings (and so one cell, one folder):
+    ``'0.01%'``, ``'0.01 %'`` and ``'1e-2%'`` become ``'0.01%'``; ``2e4``/``'20000'`` become
+    ``'20000'``."""
     try:
         spec = parse_budget(value)
     except BudgetError as err:
         raise ValueError(str(err)) from None
-    return spec.text if spec.kind == "relative" else str(int(spec.value))
+    if spec.kind == "absolute":
+        return str(int(spec.value))
+    number = repr(float(spec.value))
+    return (number[:-2] if number.endswith(".0") else number) + "%"
+
+
+def _valid_model(value: str, info: ValidationInfo) -> str:
+    """An existing local model folder (made absolute) or a well-formed hub id."""
+    if len(value) > 1000:
+        raise ValueError(
+            f"is {len(value):,} characters long; give a hub id such as "
+            "sentence-transformers/all-MiniLM-L6-v2 or a local model folder"
+        )
+    local = resolve_path(value, base_dir_of(info)) if "\x00" not in value else None
+    if local is not None and local.is_dir():
+        return str(local)
+    looks_local = value.startswith(("/", ".", "~")) or value.count("/") > 1
+    if looks_local or not HUB_ID.match(value):
+        where = f"folder {str(local)!r} does not exist and " if looks_local else ""
+        raise ValueError(
+            f"{where}{short(value)} is not a hub id; write a hub id such as "
+            "sentence-transformers/all-MiniLM-L6-v2 (letters, digits, '-', '_', '.', one '/', "
+            "at most 96 characters) or the path of a local model folder"
+        )
+    return value
 
 
 TaskName = Annotated[str, AfterValidator(_known_task)]
 MethodName = Annotated[str, AfterValidator(_known_method)]
 BudgetText = Annotated[Any, AfterValidator(_budget_text)]
-Seed = Annotated[int, Field(ge=0)]
+Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
+ModelName = Annotated[str, AfterValidator(_valid_model)]
 
 
 def _no_duplicates(values: list[Any], what: str) -> list[Any]:
@@ -80,7 +110,7 @@ def _no_duplicates(values: list[Any], what: str) -> list[Any]:
     for index, value in enumerate(values):
         if value in first_index:
             raise ValueError(
-                f"{what} {value!r} is listed twice (at [{first_index[value]}] and [{index}]); "
+                f"{what} {short(value)} is listed twice (at [{first_index[value]}] and [{index}]); "
                 "list each once"
             )
         first_index[value] = index
@@ -92,8 +122,10 @@ class SweepConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    name: str | None = Field(default=None, pattern=NAME_PATTERN)  # None: the file's stem
-    model: str = Field(min_length=1)
+    name: str | None = Field(
+        default=None, pattern=NAME_PATTERN, max_length=maximum("name_length")
+    )  # None: the file's stem
+    model: ModelName = Field(min_length=1)
     tasks: list[TaskName] = Field(min_length=1)
     data_dir: str | None = None
     methods: list[MethodName] = Field(min_length=1)
@@ -112,7 +144,17 @@ class SweepConfig(BaseModel):
     def _existing_data_dir(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return None
+        if not value.strip():
+            raise ValueError(
+                "is empty; give the folder holding glue/ and superglue/, or remove data_dir "
+                "to load tasks from the Hugging Face hub"
+            )
         path = resolve_path(value, base_dir_of(info))
+        if path.exists() and not path.is_dir():
+            raise ValueError(
+                f"{str(path)!r} is a file, not a folder; give the folder holding glue/ and "
+                "superglue/, or remove data_dir to load tasks from the Hugging Face hub"
+            )
         if not path.is_dir():
             raise ValueError(
                 f"folder {str(path)!r} does not exist; give the folder holding glue/ and "
@@ -154,7 +196,8 @@ class SweepConfig(BaseModel):
         context = info.context or {}
         if self.name is None:
             stem = Path(str(context.get("source") or "sweep")).stem
-            self.name = re.sub(r"[^A-Za-z0-9._-]", "-", stem).lstrip("._-") or "sweep"
+            name = re.sub(r"[^A-Za-z0-9._-]", "-", stem).lstrip("._-")
+            self.name = name[: maximum("name_length")] or "sweep"
         if self.pruning.enabled is None:
             self.pruning.enabled = not self.optuna.multi_objective
         try:

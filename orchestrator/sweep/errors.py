@@ -8,6 +8,8 @@ acted on without reading the source.
 from __future__ import annotations
 
 import difflib
+import re
+import reprlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,11 +20,24 @@ from orchestrator.sweep.distributions import DISTRIBUTION_HELP
 Loc = tuple[str | int, ...]
 
 
+MAX_LINE = 1200
+
+
+def one_line(text: str, limit: int = MAX_LINE) -> str:
+    """`text` on one line, shortened in the middle to `limit` characters (the fix is at the end)."""
+    flat = re.sub(r"\s*\n\s*", " ", text)
+    if len(flat) <= limit:
+        return flat
+    keep = (limit - 5) // 2
+    return f"{flat[:keep]} ... {flat[-keep:]}"
+
+
 class SweepValidationError(ValueError):
     """A sweep file that cannot run; ``problems`` holds one actionable line per problem."""
 
     def __init__(self, source: str, problems: list[str]) -> None:
-        self.source = source
+        self.source = one_line(source)
+        problems = [one_line(line) for line in problems]
         self.problems = problems
         count = f"{len(problems)} problem" + ("s" if len(problems) != 1 else "")
         super().__init__(
@@ -55,10 +70,20 @@ def _type_name(value: Any) -> str:
     }.get(type(value), type(value).__name__)
 
 
+_SHORT = reprlib.Repr()
+_SHORT.maxstring = _SHORT.maxother = 60
+_SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxdict = _SHORT.maxset = 4
+_SHORT.maxlevel = 2
+
+
+def short(value: Any) -> str:
+    """A repr of `value` cut to about 60 characters without formatting all of it first."""
+    shown = _SHORT.repr(value)
+    return shown if len(shown) <= 64 else shown[:57] + "..."
+
+
 def _got(value: Any) -> str:
-    shown = repr(value)
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
+    shown = short(value)
     return (
         f"got {_type_name(value)} {shown}"
         if not isinstance(value, dict | list)
@@ -104,6 +129,10 @@ def describe_error(error: ErrorDetails, loc: Loc, allowed: Sequence[str] = ()) -
     if kind in _TYPE_FIXES:
         what, fix = _TYPE_FIXES[kind]
         return f"{path}: {what}, {_got(value)}; {fix}"
+    if kind == "string_too_long":
+        limit = ctx.get("max_length")
+        size = f"{len(value):,}" if isinstance(value, str) else "too many"
+        return f"{path}: is {size} characters long, more than {limit}; shorten it to at most {limit}"
     if kind == "string_too_short":
         return f"{path}: must not be empty; write a non-empty value"
     if kind == "too_short":

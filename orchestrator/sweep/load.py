@@ -16,6 +16,7 @@ from orchestrator.sweep.checks import semantic_problems
 from orchestrator.sweep.config import SweepConfig
 from orchestrator.sweep.distributions import DISTRIBUTION_KEYS, DISTRIBUTION_TAGS
 from orchestrator.sweep.errors import Loc, SweepValidationError, describe_error
+from orchestrator.sweep.setup_checks import setup_problems
 from orchestrator.sweep.trial_fields import training_fields
 from orchestrator.sweep.yaml_source import parse_yaml, read_yaml
 
@@ -33,7 +34,11 @@ def parse_sweep(text: str, base_dir: str | Path, source: str = "<string>") -> Sw
 
 
 def validate_sweep(raw: dict[str, Any], base_dir: Path, source: str) -> SweepConfig:
-    """Validate already-parsed sweep data (see `load_sweep`)."""
+    """Validate already-parsed sweep data (see `load_sweep`).
+
+    Top-level keys starting with ``x-`` are ignored (as in docker compose): the place to
+    anchor shared settings that sections merge in with ``<<: *name``."""
+    raw = {key: value for key, value in raw.items() if not key.startswith(EXTENSION_PREFIX)}
     problems: list[str] = []
     config: SweepConfig | None = None
     try:
@@ -46,9 +51,14 @@ def validate_sweep(raw: dict[str, Any], base_dir: Path, source: str) -> SweepCon
             for item in err.errors()
         ]
     problems += semantic_problems(raw)
+    if config is not None and not problems:
+        problems += setup_problems(config)
     if problems or config is None:
         raise SweepValidationError(source, _in_file_order(_unique(problems), list(raw)))
     return config
+
+
+EXTENSION_PREFIX = "x-"
 
 
 def _clean_loc(loc: Loc) -> Loc:

@@ -7,6 +7,7 @@ folder when the file is loaded.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -15,6 +16,18 @@ from sqlalchemy.exc import ArgumentError
 
 OPTUNA_DIALECTS = ("sqlite", "postgresql", "mysql")
 MLFLOW_DB_DIALECTS = ("sqlite", "postgresql", "mysql", "mssql")
+
+
+def with_installed_driver(url: str) -> str:
+    """``postgresql://`` with the driver that is installed: SQLAlchemy 2.1 defaults to
+    psycopg 3, s3delta ships psycopg2, so a plain URL would fail with ModuleNotFoundError."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return url
+    if parsed.drivername == "postgresql" and importlib.util.find_spec("psycopg") is None:
+        return parsed.set(drivername="postgresql+psycopg2").render_as_string(hide_password=False)
+    return url
 
 
 def resolve_path(value: str, base_dir: Path) -> Path:
@@ -35,7 +48,7 @@ def resolve_database_url(url: str, base_dir: Path, dialects: tuple[str, ...], fi
     if dialect not in dialects:
         raise ValueError(f"database {dialect!r} in {url!r} is not supported; {fix}")
     if dialect != "sqlite":
-        return url
+        return with_installed_driver(url)
     database = parsed.database
     if not database or database == ":memory:":
         raise ValueError(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from orchestrator.paths import redact_url
 from orchestrator.sweep.relevance import applies_to
 
 if TYPE_CHECKING:
@@ -194,7 +195,7 @@ def _notes(sweep: SweepConfig, cells: list[Cell]) -> list[str]:
     if overridden:
         notes.append(f"search_space overrides training for: {', '.join(overridden)}")
     notes.append(
-        f"runs in {sweep.run_path}; MLflow {sweep.tracking_uri} (experiment "
-        f"{sweep.mlflow.experiment}); Optuna storage {sweep.storage_url}"
+        f"runs in {sweep.run_path}; MLflow {redact_url(sweep.tracking_uri)} (experiment "
+        f"{sweep.mlflow.experiment}); Optuna storage {redact_url(sweep.storage_url)}"
     )
     return notes

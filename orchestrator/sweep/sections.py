@@ -7,12 +7,17 @@ default for a multi-hour sweep.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from orchestrator.sweep.errors import short
+from orchestrator.sweep.limits import SEED_MAX, maximum
 from orchestrator.sweep.locations import resolve_storage_url, resolve_tracking_uri
+
+EXPERIMENT_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9 _-]|\.(?!\.))*$")
 
 
 def base_dir_of(info: ValidationInfo) -> Path:
@@ -29,7 +34,7 @@ class OptunaSettings(_Section):
     """How Optuna tunes each cell: sampler, its seed, trials per cell, shared storage."""
 
     sampler: Literal["tpe", "nsga2", "random"] = "tpe"
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, le=SEED_MAX)
     trials_per_cell: int = Field(default=8, ge=1)
     storage: str | None = None  # None: a sqlite file under run_dir
     objective: Literal["score", "score_vs_size"] = "score"
@@ -77,6 +82,19 @@ class MlflowSettings(_Section):
 
     tracking_uri: str | None = None  # None: sqlite file under run_dir
     experiment: str = Field(default="s3delta", min_length=1)
+
+    @field_validator("experiment")
+    @classmethod
+    def _safe_experiment(cls, value: str) -> str:
+        """The name becomes a folder of the artifact store: no '/', no '..', no control chars."""
+        if len(value) > maximum("name_length") or not EXPERIMENT_PATTERN.match(value):
+            raise ValueError(
+                f"{short(value)} is not a safe experiment name (it names a folder of the "
+                "artifact store, so '/', '\\' and '..' could climb out of it); use at most "
+                f"{maximum('name_length')} letters, digits, spaces, '.', '_' or '-', starting "
+                "with a letter or digit"
+            )
+        return value
 
     @field_validator("tracking_uri")
     @classmethod

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from orchestrator.sweep.limits import field_bound_problems
 from workers.trial_types import TrialConfig
 
 # Fields that are the sweep's own axes: each names where to write it instead.
@@ -88,7 +89,7 @@ def value_problems(name: str, value: Any) -> list[str]:
         return [
             _short_reason(item["type"], item.get("ctx") or {}, item["msg"]) for item in err.errors()
         ]
-    return []
+    return field_bound_problems(name, value)
 
 
 def _short_reason(kind: str, ctx: dict[str, Any], message: str) -> str:

@@ -39,7 +39,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 def _sweep(tmp_path: Path, **values: Any):
     defaults = {
         "name": "unit",
-        "model": "/nonexistent-model",
+        "model": "test/not-a-real-model",
         "data": SHARED_DATA,
         "storage": None,
         "mlflow": None,
@@ -189,7 +189,7 @@ def test_child_runs_follow_the_layout_and_retried_steps_are_not_doubled(tmp_path
     history = tracker.client.get_metric_history(run_id, "search/expected_size")
     assert [(m.step, m.value) for m in history] == [(5, 140.0)]
     names = {a.path for a in tracker.client.list_artifacts(run_id)}
-    assert names == {"structure.json", "probabilities.json", "delta.safetensors"}
+    assert names == {"structure.json", "probabilities.json", "delta.safetensors", "config.json"}
     parent_files = {a.path for a in tracker.client.list_artifacts(parent)}
     assert parent_files == {"sweep.yaml", "plan.json"}
 

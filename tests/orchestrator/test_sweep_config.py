@@ -134,11 +134,23 @@ def test_plan_renders_a_table_and_json(tmp_path: Path) -> None:
     assert again["cells"][0]["key"] == "glue/sst2|s3delta|0.01%"
 
 
+TINY_STRUCTURE = {
+    "format": "s3delta.structure",
+    "version": 1,
+    "backbone": "m",
+    "backbone_params": 1000,
+    "entries": [{"path": "encoder.layer.0.output.LayerNorm", "kind": "lnfit", "size": 768}],
+}
+
+
 def test_relative_paths_and_urls_become_absolute(tmp_path: Path) -> None:
-    (tmp_path / "data").mkdir()
+    rte = tmp_path / "data" / "glue" / "RTE"
+    rte.mkdir(parents=True)
+    for name in ("train.tsv", "dev.tsv"):
+        (rte / name).write_text("index\tsentence1\tsentence2\tlabel\n")
     structure = tmp_path / "structures" / "best.json"
     structure.parent.mkdir()
-    structure.write_text("{}")
+    structure.write_text(json.dumps(TINY_STRUCTURE))
     sweep_file = tmp_path / "sweeps" / "paths.yaml"
     sweep_file.parent.mkdir()
     sweep_file.write_text(

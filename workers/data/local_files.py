@@ -71,6 +71,16 @@ GLUE_FORMATS: dict[str, GlueFormat] = {
 SUPERGLUE_FILES = ("train.jsonl", "val.jsonl")
 
 
+def official_files(task: str, data_dir: str | Path) -> tuple[Path, Path]:
+    """(train file, validation file) of `task` under `data_dir`, whether or not they exist."""
+    spec = get_task(task)
+    folder = Path(data_dir) / spec.benchmark / spec.folder
+    if spec.benchmark == "glue":
+        return folder / "train.tsv", folder / GLUE_FORMATS[spec.name].validation_file
+    train, validation = (folder / name for name in SUPERGLUE_FILES)
+    return train, validation
+
+
 def load_local(task: str, data_dir: str | Path) -> TaskData:
     """Load the official train and validation files of `task` from `data_dir`.
 
@@ -78,12 +88,8 @@ def load_local(task: str, data_dir: str | Path) -> TaskData:
     `train_missing` explaining the options (nothing is split or invented here).
     """
     spec = get_task(task)
-    folder = Path(data_dir) / spec.benchmark / spec.folder
-    if spec.benchmark == "glue":
-        train_path = folder / "train.tsv"
-        val_path = folder / GLUE_FORMATS[spec.name].validation_file
-    else:
-        train_path, val_path = (folder / name for name in SUPERGLUE_FILES)
+    train_path, val_path = official_files(task, data_dir)
+    folder = val_path.parent
     if not val_path.is_file():
         raise TaskDataError(
             spec.name,

@@ -1,0 +1,118 @@
+"""Checks on a sweep that passed field validation: sizes, data files, devices, structure files.
+
+These need the validated values (absolute paths, normalised budgets) so they run after
+pydantic, and every one reads only: nothing is created, started or downloaded.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+from orchestrator.sweep.limits import over_limit
+
+if TYPE_CHECKING:
+    from orchestrator.sweep.config import SweepConfig
+
+
+def count_problems(sweep: SweepConfig) -> list[str]:
+    """Seeds, trials per cell, cells and total trials against `limits.MAXIMA`."""
+    problems = [
+        over_limit("seeds", "seeds", len(sweep.seeds)),
+        over_limit("optuna.trials_per_cell", "trials_per_cell", sweep.optuna.trials_per_cell),
+    ]
+    per_task = sum(len(sweep.budgets) if m.uses_budget else 1 for m in sweep.parsed_methods)
+    cells = len(sweep.tasks) * per_task
+    problems.append(over_limit("tasks", "cells", cells))
+    total = cells * (sweep.optuna.trials_per_cell + len(sweep.seeds))
+    if not any(problems):
+        problems.append(over_limit("optuna.trials_per_cell", "total_trials", total))
+    return [line for line in problems if line]
+
+
+def data_problems(sweep: SweepConfig) -> list[str]:
+    """Each listed task's official train and validation files exist under `data_dir`."""
+    if sweep.data_dir is None:
+        return []
+    from workers.data.local_files import official_files
+
+    problems = []
+    for task in sweep.tasks:
+        missing = [path for path in official_files(task, sweep.data_dir) if not path.is_file()]
+        if missing:
+            names = " and ".join(str(path) for path in missing)
+            problems.append(
+                f"data_dir: {task} needs {names}, which {'do' if len(missing) > 1 else 'does'} "
+                "not exist; put the official files there (layout as in the GLUE/SuperGLUE "
+                "downloads), or remove data_dir to load tasks from the Hugging Face hub"
+            )
+    return problems
+
+
+def device_problems(sweep: SweepConfig) -> list[str]:
+    """A CUDA device must be one of the GPUs Ray gives each trial (numbered from cuda:0)."""
+    device = sweep.training.get("device")
+    if not isinstance(device, str) or not device.startswith("cuda"):
+        return []
+    gpus = sweep.resources.gpus_per_trial
+    if gpus <= 0:
+        return [
+            f"training.device: {device} but resources.gpus_per_trial is 0, so trials get no "
+            "GPU; set resources.gpus_per_trial (e.g. 1), or device: auto"
+        ]
+    visible = max(1, math.ceil(gpus))
+    _, _, index = device.partition(":")
+    if index and int(index) >= visible:
+        return [
+            f"training.device: {device} names GPU {int(index)}, but each trial sees only the "
+            f"{visible} GPU(s) Ray assigns it, numbered from cuda:0; use device: cuda (or auto)"
+        ]
+    return []
+
+
+def structure_file_problems(sweep: SweepConfig) -> list[str]:
+    """Each ``manual/<file>.json`` is a readable structure with sane entries and no duplicates.
+
+    Sizes, positions and the budget are checked against the backbone when the trial
+    applies it (`search_space.structure_check`)."""
+    from search_space.structure import Structure, StructureFormatError
+
+    problems = []
+    for index, method in enumerate(sweep.methods):
+        if not (method.startswith("manual/") and method.endswith(".json")):
+            continue
+        try:
+            structure = Structure.load(method[len("manual/") :])
+        except (StructureFormatError, OSError, UnicodeDecodeError, ValueError) as err:
+            reason = " ".join(str(err).split())
+            problems.append(
+                f"methods[{index}]: {reason}; give a structure JSON written by s3delta "
+                "(`s3delta best ... --out FILE`)"
+            )
+            continue
+        if not structure.entries:
+            problems.append(
+                f"methods[{index}]: structure {method[len('manual/') :]} has no entries; "
+                "list at least one delta module"
+            )
+        seen: dict[str, int] = {}
+        for position, entry in enumerate(structure.entries):
+            if entry.name in seen:
+                problems.append(
+                    f"methods[{index}]: entries[{position}] ({entry.name}) repeats "
+                    f"entries[{seen[entry.name]}] of {method[len('manual/') :]}; list each "
+                    "position and kind once"
+                )
+                break
+            seen[entry.name] = position
+    return problems
+
+
+def setup_problems(sweep: SweepConfig) -> list[str]:
+    """All checks of this module."""
+    return (
+        count_problems(sweep)
+        + data_problems(sweep)
+        + device_problems(sweep)
+        + structure_file_problems(sweep)
+    )
