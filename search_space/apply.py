@@ -7,33 +7,29 @@ from collections.abc import Sequence
 from torch import nn
 
 from search_space.delta_set import DeltaSet, DeltaSpec
-from search_space.deltas import KIND_SITES
 from search_space.positions import Candidate, find_sites
 from search_space.structure import Structure, StructureEntry
+from search_space.structure_check import StructureMismatchError, check_structure
 
-
-class StructureMismatchError(ValueError):
-    """A structure that names positions this backbone does not have."""
+__all__ = [
+    "StructureMismatchError",
+    "apply_structure",
+    "freeze",
+    "structure_from_candidates",
+    "structure_specs",
+]
 
 
 def structure_specs(model: nn.Module, structure: Structure) -> list[DeltaSpec]:
-    """Resolve each entry to a site of ``model``; unknown paths are a clear error."""
+    """Resolve each entry to a site of ``model`` after checking the structure against it
+    (positions, recomputed sizes, duplicates, budget, backbone size): a clear error, never
+    a silently wrong parameter count."""
+    check_structure(structure, model, f"structure for {structure.backbone!r}")
     sites = {s.path: s for s in find_sites(model)}
-    specs = []
-    for entry in structure.entries:
-        site = sites.get(entry.path)
-        if site is None:
-            raise StructureMismatchError(
-                f"structure entry {entry.name!r} names a position this backbone does not have "
-                f"(the structure was made for {structure.backbone!r}); use a structure searched "
-                "on this backbone"
-            )
-        if site.site_type not in KIND_SITES.get(entry.kind, ()):
-            raise StructureMismatchError(
-                f"structure entry {entry.name!r}: kind {entry.kind!r} cannot sit on a {site.site_type}"
-            )
-        specs.append(DeltaSpec(site, entry.kind, entry.rank, entry.width or 24))
-    return specs
+    return [
+        DeltaSpec(sites[entry.path], entry.kind, entry.rank, entry.width or 24)
+        for entry in structure.entries
+    ]
 
 
 def freeze(model: nn.Module) -> None:

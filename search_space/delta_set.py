@@ -96,6 +96,14 @@ class DeltaSet(nn.Module):
                 f"delta weights do not match the structure: missing {missing[:5]}, "
                 f"unexpected {unexpected[:5]}"
             )
+        wrong = [key for key, p in own.items() if tuple(tensors[key].shape) != tuple(p.shape)]
+        if wrong:
+            key = wrong[0]
+            raise ValueError(
+                f"delta weights do not match the structure: {key} has shape "
+                f"{tuple(tensors[key].shape)}, the structure needs {tuple(own[key].shape)}"
+                + (f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else "")
+            )
         with torch.no_grad():
             for key, p in own.items():
                 p.copy_(tensors[key].to(p.device, p.dtype))

@@ -91,7 +91,12 @@ class Structure:
                 f"(this s3delta reads version {VERSION}); upgrade s3delta"
             )
         try:
-            entries = tuple(StructureEntry(**e) for e in data["entries"])
+            raw_entries = data["entries"]
+            if not isinstance(raw_entries, list):
+                raise TypeError("entries must be a list")
+            entries = tuple(_entry(e, i, source) for i, e in enumerate(raw_entries))
+            if not isinstance(data["backbone_params"], int) or data["backbone_params"] < 1:
+                raise TypeError("backbone_params must be a positive whole number")
             return cls(
                 entries=entries,
                 backbone=str(data["backbone"]),
@@ -119,3 +124,34 @@ class Structure:
         except json.JSONDecodeError as exc:
             raise StructureFormatError(f"{path}: not valid JSON ({exc})") from None
         return cls.from_dict(data, source=str(path))
+
+
+_ENTRY_TYPES = {
+    "path": str,
+    "kind": str,
+    "size": int,
+    "rank": int,
+    "width": int,
+    "layer": int,
+    "role": str,
+    "stack": str,
+}
+
+
+def _entry(raw: Any, index: int, source: str) -> StructureEntry:
+    """One entry with its field types checked (JSON is edited by hand: trust nothing)."""
+    where = f"{source}: malformed structure: entries[{index}]"
+    if not isinstance(raw, dict):
+        raise StructureFormatError(f"{where}: expected an object with path, kind and size")
+    for name, value in raw.items():
+        wanted = _ENTRY_TYPES.get(name)
+        if wanted is None:
+            raise StructureFormatError(
+                f"{where}: unknown field {name!r}; allowed: {', '.join(_ENTRY_TYPES)}"
+            )
+        if not isinstance(value, wanted) or isinstance(value, bool):
+            kind = "a whole number" if wanted is int else "text"
+            raise StructureFormatError(f"{where}: {name} must be {kind}, got {value!r:.60}")
+    if raw.get("size", 0) < 1:
+        raise StructureFormatError(f"{where}: size must be a positive whole number")
+    return StructureEntry(**raw)

@@ -21,6 +21,10 @@ FORMAT = "s3delta.delta"
 HEAD_PREFIX = "head."
 
 
+class DeltaFileError(ValueError):
+    """A delta file that is damaged or not one of ours; the message names the file."""
+
+
 class BackboneMismatchError(ValueError):
     """Delta weights loaded onto a backbone other than the one they were trained on."""
 
@@ -69,13 +73,23 @@ def read_delta(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: delta weights file does not exist")
-    with safe_open(str(path), framework="pt") as f:
-        metadata = dict(f.metadata() or {})
-        if metadata.get("format") != FORMAT:
-            raise ValueError(
-                f"{path}: not an s3delta delta file (metadata format {metadata.get('format')!r})"
-            )
-        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open has no iterator
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = dict(f.metadata() or {})
+            if metadata.get("format") != FORMAT:
+                raise DeltaFileError(
+                    f"{path}: not an s3delta delta file (metadata format "
+                    f"{metadata.get('format')!r:.60}); give a delta.safetensors written by a trial"
+                )
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - no iterator
+    except DeltaFileError:
+        raise
+    except Exception as err:  # SafetensorError, RuntimeError, OSError on a damaged file
+        reason = " ".join(str(err).split())[:200]
+        raise DeltaFileError(
+            f"{path}: not a readable safetensors file ({type(err).__name__}: {reason}); "
+            "give an undamaged delta.safetensors written by a trial"
+        ) from None
     deltas = {k: v for k, v in tensors.items() if not k.startswith(HEAD_PREFIX)}
     head = {k[len(HEAD_PREFIX) :]: v for k, v in tensors.items() if k.startswith(HEAD_PREFIX)}
     return deltas, head, metadata
@@ -87,8 +101,9 @@ def check_backbone(path: str | Path, metadata: dict[str, str], model: nn.Module)
     actual = backbone_fingerprint(model)
     if expected != actual:
         name = ""
-        if "structure" in metadata:
-            name = json.loads(metadata["structure"]).get("backbone", "")
+        structure = structure_of(metadata, str(path)) if "structure" in metadata else None
+        if structure is not None:
+            name = structure.backbone
         raise BackboneMismatchError(
             f"{path}: these delta weights were trained on backbone {name!r} "
             f"(hash {expected[:12]}), but the given backbone has hash {actual[:12]}; "
@@ -96,6 +111,14 @@ def check_backbone(path: str | Path, metadata: dict[str, str], model: nn.Module)
         )
 
 
-def structure_of(metadata: dict[str, str]) -> Structure | None:
+def structure_of(metadata: dict[str, str], source: str = "delta metadata") -> Structure | None:
     raw = metadata.get("structure")
-    return None if raw is None else Structure.from_dict(json.loads(raw), source="delta metadata")
+    if raw is None:
+        return None
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise DeltaFileError(
+            f"{source}: the structure in the metadata is not JSON ({err})"
+        ) from None
+    return Structure.from_dict(data, source=source)

@@ -41,8 +41,9 @@ def run(
     ] = 3,
 ) -> None:
     """Run every cell of a sweep: Optuna tuning, then the best config on every seed."""
-    from orchestrator.paths import PathSettingError
+    from orchestrator.paths import PathSettingError, redact_url
     from orchestrator.runner import SweepAlreadyRunError, run_sweep_file
+    from orchestrator.runner.cluster import ClusterResourceError
     from orchestrator.sweep import SweepValidationError
 
     try:
@@ -59,13 +60,16 @@ def run(
         for line in error.problems:
             typer.echo(f"{error.source}: {line}", err=True)
         raise typer.Exit(EXIT_INVALID) from None
+    except ClusterResourceError as error:
+        typer.echo(f"{sweep}: {error}", err=True)
+        raise typer.Exit(EXIT_INVALID) from None
     except (PathSettingError, SweepAlreadyRunError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(EXIT_INVALID) from None
     typer.echo(
         f"sweep {outcome.sweep}: {outcome.ok} trials finished, {outcome.pruned} pruned, "
         f"{outcome.failed} failed, {outcome.skipped} already done before resume; "
-        f"MLflow parent run {outcome.parent_run_id} at {outcome.tracking_uri}; "
+        f"MLflow parent run {outcome.parent_run_id} at {redact_url(outcome.tracking_uri)}; "
         f"files in {outcome.run_dir}"
     )
     for key in outcome.failed_keys:

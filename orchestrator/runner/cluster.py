@@ -56,20 +56,42 @@ def disconnect_ray(connection: RayConnection) -> None:
         ray.shutdown()
 
 
+class ClusterResourceError(RuntimeError):
+    """A trial shape the cluster can never schedule; one line with the fix."""
+
+
+def local_resources() -> dict[str, float]:
+    """What an embedded Ray on this machine would offer, without starting it."""
+    cpus = float(
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    )
+    try:
+        import torch
+
+        gpus = float(torch.cuda.device_count())
+    except Exception:  # no torch or a broken CUDA setup: no usable GPU
+        gpus = 0.0
+    return {"CPU": cpus, "GPU": gpus}
+
+
 def check_resources(
     connection: RayConnection, cpus_per_trial: float, gpus_per_trial: float
 ) -> None:
     """Refuse at once a trial shape the cluster can never schedule (instead of hanging)."""
     cpus = connection.resources.get("CPU", 0.0)
     gpus = connection.resources.get("GPU", 0.0)
+    where = (
+        f"the Ray cluster at {connection.address}"
+        if connection.mode == "cluster" and connection.address
+        else "this machine"
+    )
     if gpus_per_trial > 0 and gpus_per_trial > gpus:
-        raise RuntimeError(
-            f"resources.gpus_per_trial={gpus_per_trial} but the Ray cluster at "
-            f"{connection.address or 'this machine'} has {gpus:g} GPU(s); set gpus_per_trial: 0 "
-            "or join a cluster with GPUs (--address)"
+        raise ClusterResourceError(
+            f"resources.gpus_per_trial: {gpus_per_trial:g} GPU(s) per trial, but {where} has "
+            f"{gpus:g}; set gpus_per_trial: 0, or join a cluster with GPUs (--address)"
         )
     if cpus_per_trial > cpus:
-        raise RuntimeError(
-            f"resources.cpus_per_trial={cpus_per_trial} but the Ray cluster has {cpus:g} CPU(s); "
-            f"lower cpus_per_trial to at most {cpus:g}"
+        raise ClusterResourceError(
+            f"resources.cpus_per_trial: {cpus_per_trial:g} CPUs per trial, but {where} has "
+            f"{cpus:g}; lower cpus_per_trial to at most {cpus:g}, or join a larger cluster"
         )

@@ -24,6 +24,7 @@ from typing import Any
 import ray
 
 from orchestrator.runner.hub import ProgressHub
+from orchestrator.runner.result_checks import non_finite_reason
 
 FLUSH_EVERY_S = 2.0
 ATTEMPTS_FILE = "attempts.jsonl"
@@ -100,7 +101,11 @@ def execute_trial(cfg_dict: dict[str, Any], key: str, hub: Any) -> dict[str, Any
         reporter.flush(check_stop=False)
         return {"status": "failed", "error": traceback.format_exc(limit=20)}
     reporter.flush(check_stop=False)
-    return {"status": "ok", "result": asdict(result)}
+    outcome = asdict(result)
+    reason = non_finite_reason(outcome)
+    if reason:
+        return {"status": "failed", "error": reason}
+    return {"status": "ok", "result": outcome}
 
 
 def start_hub() -> Any:

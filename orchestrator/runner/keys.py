@@ -8,12 +8,14 @@ attempt finds its own checkpoints.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
 from orchestrator.paths import safe_name
 
 Phase = Literal["tune", "final"]
+FOLDER_READABLE_MAX = 120  # + "__" + 12 hex digits: well under the 255-byte name limit
 
 
 @dataclass(frozen=True)
@@ -40,9 +42,15 @@ class TrialKey:
 
     @property
     def folder(self) -> str:
-        """A folder name (unique per key) for outputs and checkpoints."""
+        """A folder name for outputs and checkpoints, injective in the key: the readable
+        part folds characters (``manual/st x.json`` and ``manual/st-x.json`` read alike) and
+        is shortened to fit a file name, so a hash of the full key text follows it."""
         parts = (self.task, self.method, self.budget_text, self.phase, str(self.index))
-        return "__".join(safe_name(p) for p in parts)
+        readable = "__".join(safe_name(p) for p in parts)
+        if len(readable) > FOLDER_READABLE_MAX:
+            readable = readable[:FOLDER_READABLE_MAX].rstrip("-._")
+        digest = hashlib.sha256(self.text.encode("utf-8")).hexdigest()[:12]
+        return f"{readable}__{digest}"
 
     @property
     def run_name(self) -> str:
