@@ -49,10 +49,20 @@ ARMS: dict[str, dict[str, Any]] = {
 }
 
 
+# run first: the comparison that decides the default (random, current, candidate); the
+# single-change arm that separates the candidate's two changes comes after
+FIRST = ("random", "s3delta", "s3delta-lr1-anneal")
+
+
 def grid(arms: list[str]) -> list[dict[str, Any]]:
-    """Seed-major, so a partial run has whole seeds of every arm."""
+    """Seed-major within each group, so a partial run has whole seeds of the first arms."""
+    groups = [[a for a in arms if a in FIRST], [a for a in arms if a not in FIRST]]
     return [
-        {"task": task, "arm": arm, "seed": seed} for seed in SEEDS for task in TASKS for arm in arms
+        {"task": task, "arm": arm, "seed": seed}
+        for group in groups
+        for seed in SEEDS
+        for task in TASKS
+        for arm in group
     ]
 
 
