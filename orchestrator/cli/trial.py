@@ -34,6 +34,29 @@ def _validate(cfg_kwargs: dict[str, Any]) -> Any:
     return cfg
 
 
+def _run_or_exit(run_trial: Any, cfg: Any, on_progress: Any) -> Any:
+    """Run the trial; a data, structure or delta-file error, or a diverged result, is one
+    line on stderr and exit 1 (set S3DELTA_DEBUG=1 for the traceback)."""
+    import os
+
+    from orchestrator.runner.result_checks import non_finite_reason
+    from workers.trial import result_to_dict
+
+    try:
+        result = run_trial(cfg, on_progress)
+    except Exception as exc:
+        if os.environ.get("S3DELTA_DEBUG"):
+            raise
+        message = " ".join(str(exc).split()) or "no message"
+        typer.echo(f"error: {type(exc).__name__}: {message[:1000]}", err=True)
+        raise typer.Exit(1) from None
+    reason = non_finite_reason(result_to_dict(result))
+    if reason:
+        typer.echo(f"error: {reason}", err=True)
+        raise typer.Exit(1)
+    return result
+
+
 def _print_result(result: Any) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -171,7 +194,7 @@ def register(app: typer.Typer) -> None:
                     info += f" dev {m['dev_score']:.3f}"
                 bar.update(bars[event.phase], completed=event.step, info=info)
 
-            result = run_trial(cfg, on_progress)
+            result = _run_or_exit(run_trial, cfg, on_progress)
         if as_json:
             data = result_to_dict(result)
             data.pop("expected_size_trajectory", None)

@@ -117,8 +117,25 @@ def load_local(task: str, data_dir: str | Path) -> TaskData:
 
 
 def _read(spec: TaskSpec, path: Path) -> list[Example]:
+    """The file's examples; a file that is binary, unreadable or without examples is a
+    `TaskDataError` naming it (never a bare UnicodeDecodeError)."""
     rows = _glue_rows(spec, path) if spec.benchmark == "glue" else _superglue_rows(spec, path)
-    return rows_to_examples(spec, rows, str(path))
+    official = f"replace it with the official {spec.folder} file"
+    try:
+        examples = rows_to_examples(spec, rows, str(path))
+    except UnicodeDecodeError as err:
+        raise TaskDataError(
+            spec.name, str(path), f"is not UTF-8 text (byte {err.start})", official
+        ) from None
+    except OSError as err:
+        raise TaskDataError(
+            spec.name, str(path), f"cannot be read ({err.strerror})", official
+        ) from None
+    if not examples:
+        raise TaskDataError(
+            spec.name, str(path), "holds no examples (header only or empty)", official
+        )
+    return examples
 
 
 def _glue_rows(spec: TaskSpec, path: Path) -> Iterator[Row]:
