@@ -42,7 +42,7 @@ def run(
 ) -> None:
     """Run every cell of a sweep: Optuna tuning, then the best config on every seed."""
     from orchestrator.paths import PathSettingError, redact_url
-    from orchestrator.runner import SweepAlreadyRunError, run_sweep_file
+    from orchestrator.runner import SweepAlreadyRunError, SweepLockedError, run_sweep_file
     from orchestrator.runner.cluster import ClusterResourceError
     from orchestrator.sweep import SweepValidationError
 
@@ -63,7 +63,7 @@ def run(
     except ClusterResourceError as error:
         typer.echo(f"{sweep}: {error}", err=True)
         raise typer.Exit(EXIT_INVALID) from None
-    except (PathSettingError, SweepAlreadyRunError) as error:
+    except (PathSettingError, SweepAlreadyRunError, SweepLockedError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(EXIT_INVALID) from None
     typer.echo(

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from orchestrator.runner.driver import SweepAlreadyRunError, SweepOutcome, run_sweep
 from orchestrator.runner.entry import run_sweep_file
+from orchestrator.runner.lock import SweepLockedError
 from orchestrator.runner.settings import RunSettings, resolve_settings
 
 __all__ = [
     "RunSettings",
     "SweepAlreadyRunError",
+    "SweepLockedError",
     "SweepOutcome",
     "resolve_settings",
     "run_sweep",

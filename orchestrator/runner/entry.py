@@ -10,6 +10,7 @@ import ray
 from orchestrator.paths import redact_url
 from orchestrator.runner.cluster import RayConnection, check_resources, local_resources
 from orchestrator.runner.driver import DEFAULT_MAX_RETRIES, SweepOutcome, run_sweep
+from orchestrator.runner.lock import sweep_lock
 from orchestrator.runner.settings import resolve_settings
 
 
@@ -46,7 +47,8 @@ def run_sweep_file(
     with tempfile.TemporaryDirectory(prefix="s3delta-sweep-") as tmp:
         # the copies in run_dir and on the parent run never hold a password
         logged = _redacted_copy(sweep_path, Path(tmp))
-        return run_sweep(sweep, plan, logged, settings, resume=resume, max_retries=max_retries)
+        with sweep_lock(settings.run_dir, sweep.sweep_name):  # one sweep, one driver
+            return run_sweep(sweep, plan, logged, settings, resume=resume, max_retries=max_retries)
 
 
 def _redacted_copy(sweep_path: Path, folder: Path) -> Path:

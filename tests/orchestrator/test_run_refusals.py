@@ -140,3 +140,41 @@ def test_the_trial_task_fails_a_trial_whose_scores_are_nan(monkeypatch: pytest.M
     outcome = execute_trial(TrialConfig(num_threads=1).model_dump(), "k", None)
     assert outcome["status"] == "failed"
     assert outcome["error"].startswith("NonFiniteResult: dev_score is nan")
+
+
+def test_a_second_driver_of_the_same_sweep_is_refused_naming_the_first(sweep_dir: Path) -> None:
+    import subprocess
+    import sys
+
+    from orchestrator.runner import SweepLockedError
+    from orchestrator.runner.lock import sweep_lock
+
+    path = _sweep(sweep_dir)
+    run_dir = sweep_dir / "home" / "refusal"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_LOCK, str(run_dir)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(SweepLockedError, match=rf"already being run by pid {holder.pid} on "):
+            run_sweep_file(path)
+        assert not ray.is_initialized()
+        result = CliRunner().invoke(app, ["run", str(path)])
+        assert result.exit_code == 2
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and f"pid {holder.pid}" in lines[0], result.output
+    finally:
+        holder.kill()
+        holder.wait()
+    with sweep_lock(run_dir, "refusal"):  # the kernel released the dead holder's lock
+        pass
+
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from orchestrator.runner.lock import sweep_lock
+with sweep_lock(Path(sys.argv[1]), "refusal"):
+    print("held", flush=True)
+    time.sleep(120)
+"""
