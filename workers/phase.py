@@ -156,6 +156,11 @@ class Phase:
             for opt in self.optimizers:
                 opt.zero_grad(set_to_none=True)
             loss = self.model.loss(batch)
+            if not torch.isfinite(loss):  # fail as Optuna does for a NaN objective
+                raise FloatingPointError(
+                    f"{self.name} step {step}: the training loss is {float(loss)}: training "
+                    "diverged; lower delta_lr / head_lr / finetune_lr or check the data"
+                )
             loss.backward()
             if self.grad_clip > 0:
                 torch.nn.utils.clip_grad_norm_(params, self.grad_clip)

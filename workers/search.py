@@ -81,6 +81,11 @@ def make_alpha_step(
     def alpha_step(step: int) -> dict[str, float]:
         alpha_opt.zero_grad(set_to_none=True)
         loss = compute(step)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(
+                f"search step {step}: the alpha-half loss is {float(loss)}: the search "
+                "diverged; lower structure_lr or delta_lr"
+            )
         if grad_clip > 0:
             torch.nn.utils.clip_grad_norm_([alpha], grad_clip)
         alpha_opt.step()

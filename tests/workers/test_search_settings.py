@@ -83,3 +83,9 @@ def test_bad_search_settings_fail_before_work():
         run_trial(TrialConfig(gate_temperature_final=0.0))
     with pytest.raises(TrialSetupError, match="retrain_epochs"):
         run_trial(TrialConfig(retrain_epochs=float("inf")))
+
+
+@needs_data
+def test_a_diverging_trial_fails_with_a_clear_reason(tiny_bert_dir):
+    with pytest.raises(FloatingPointError, match="diverged"):
+        run_trial(_cfg(tiny_bert_dir, method="random", delta_lr=1e30, head_lr=1e30, grad_clip=0.0))
