@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -60,17 +61,68 @@ def ui_command(port: int, tracking_uri: str | None = None) -> list[str]:
     return argv
 
 
+def ui_url(port: int, tracking_uri: str, experiment: str) -> str:
+    """The address to open: the experiment's runs view when the experiment exists."""
+    from mlflow.tracking import MlflowClient
+
+    from orchestrator.mlflow_links import SHARED_VIEW_TAG, experiment_url
+
+    base = f"http://127.0.0.1:{port}"
+    try:
+        found = MlflowClient(tracking_uri).get_experiment_by_name(experiment)
+    except Exception:  # the server will say what is wrong with the store
+        found = None
+    if found is None:
+        return base
+    shared = SHARED_VIEW_TAG in found.tags
+    return experiment_url(base, str(found.experiment_id), shared_view=shared)
+
+
+def run_server(argv: list[str]) -> int:
+    """Run ``argv`` as a child; SIGTERM, SIGINT and SIGHUP stop the child too (no orphan)."""
+    child = subprocess.Popen(argv)
+
+    def forward(signum: int, _frame: object) -> None:
+        if child.poll() is None:
+            child.send_signal(signum if signum != signal.SIGHUP else signal.SIGTERM)
+
+    previous = {
+        s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    }
+    try:
+        while True:
+            try:
+                code = child.wait(timeout=1.0)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+    finally:
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0 if code in (-signal.SIGTERM, -signal.SIGINT) else code
+
+
 def ui(
     port: int = typer.Option(5000, "--port", help="port on 127.0.0.1"),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help=TRACKING_HELP),
+    experiment: str = typer.Option("s3delta", "--experiment", help="experiment to open"),
 ) -> None:
     """Start the MLflow UI on the s3delta tracking store (127.0.0.1, one worker); Ctrl-C stops it."""
+    from orchestrator.client import default_tracking_uri, missing_sqlite_store
+
+    uri = tracking_uri or default_tracking_uri()
+    missing = missing_sqlite_store(uri)
+    if missing is not None:
+        fail(f"no MLflow store at {missing}; run a sweep first or pass --tracking-uri")
     argv = ui_command(port, tracking_uri)
-    typer.echo(f"MLflow UI at http://127.0.0.1:{port} (store {argv[5]})")
-    try:
-        raise typer.Exit(subprocess.call(argv))
-    except KeyboardInterrupt:
-        raise typer.Exit(0) from None
+    typer.echo(f"MLflow UI at {ui_url(port, uri, experiment)} (store {argv[5]})")
+    raise typer.Exit(run_server(argv))
 
 
 def register(app: typer.Typer) -> None:

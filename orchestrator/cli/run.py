@@ -72,10 +72,29 @@ def run(
         f"MLflow parent run {outcome.parent_run_id} at {redact_url(outcome.tracking_uri)}; "
         f"files in {outcome.run_dir}"
     )
+    link = parent_link(outcome.tracking_uri, outcome.parent_run_id)
+    if link:
+        typer.echo(link)
     for key in outcome.failed_keys:
         typer.echo(f"failed: {key}", err=True)
     if outcome.failed:
         raise typer.Exit(EXIT_TRIALS_FAILED)
+
+
+def parent_link(tracking_uri: str, run_id: str) -> str:
+    """Where to see the sweep run in the MLflow UI (its runs view), or "" if unknown."""
+    from mlflow.tracking import MlflowClient
+
+    from orchestrator.mlflow_links import run_url
+
+    try:
+        experiment_id = MlflowClient(tracking_uri).get_run(run_id).info.experiment_id
+    except Exception:
+        return ""
+    if tracking_uri.startswith(("http://", "https://")):
+        return f"MLflow: {run_url(tracking_uri, experiment_id, run_id)}"
+    url = run_url("http://127.0.0.1:5000", experiment_id, run_id)
+    return f"MLflow: run `s3delta ui`, then open {url}"
 
 
 def register(app: typer.Typer) -> None:

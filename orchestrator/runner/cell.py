@@ -67,6 +67,12 @@ class CellRunner:
     running: int = 0
     final_started: bool = False
     best_config: dict[str, Any] | None = None
+    run_id: str | None = None  # the cell's MLflow run (parent of its trial runs)
+
+    @property
+    def ident(self) -> tuple[str, str, str]:
+        """(task, method, budget text): the cell's identity in MLflow summaries."""
+        return (self.task, self.method, "none" if self.budget is None else str(self.budget))
 
     def __post_init__(self) -> None:
         self._settle_stale_trials()

@@ -27,9 +27,11 @@ from orchestrator.runner.executor import ATTEMPTS_FILE, start_hub, submit_trial
 from orchestrator.runner.keys import TrialKey, study_name
 from orchestrator.runner.progress import CellRow, ProgressView, SweepProgress
 from orchestrator.runner.settings import RunSettings
+from orchestrator.runner.summary import log_summaries
 from orchestrator.runner.tracking import SweepTracker
 
 WAIT_S = 1.0
+MLFLOW_RUN_ATTR = "mlflow_run_id"  # Optuna user attribute: the trial's MLflow run
 DEFAULT_MAX_RETRIES = 3
 
 
@@ -181,6 +183,8 @@ def run_sweep(
     shutil.copyfile(sweep_yaml, settings.run_dir / "sweep.yaml")
     plan_dict = plan.to_dict()
     (settings.run_dir / "plan.json").write_text(json.dumps(plan_dict, indent=2, default=str))
+    if resume:  # runs a dead driver left RUNNING: closed, reused when their key reruns
+        tracker.close_stale(sweep.name)
     recorded = tracker.recorded(sweep.name) if resume else {}
     own_connection = connection is None
     connection = connection or connect_ray(settings.address)
@@ -201,6 +205,7 @@ def run_sweep(
         outcome.skipped = sum(r["status"] == "FINISHED" for r in recorded.values())
         cells = _make_cells(sweep, plan, settings, recorded)
         _Loop(sweep, cells, tracker, connection, max_retries, outcome).run()
+        log_summaries(tracker, sweep.name, close=True)
         record_comparison(
             settings.tracking_uri, settings.experiment, sweep.name, outcome.parent_run_id
         )
@@ -240,6 +245,8 @@ class _Loop:
         self.inflight: dict[ray.ObjectRef, tuple[CellRunner, Job]] = {}
         self.by_key: dict[str, tuple[CellRunner, Job]] = {}
         self.progress = SweepProgress([c.row for c in cells], self.limit)
+        for cell in cells:  # sweep run -> cell runs -> trial runs
+            cell.run_id = tracker.start_cell(sweep.name, *cell.ident)
 
     def run(self) -> None:
         with ProgressView(self.progress, self.sweep.name) as view:
@@ -267,6 +274,9 @@ class _Loop:
                 job = cell.next_job()
                 if job is None:
                     break
+                run_id = self.tracker.start_trial(job.key, job.config, cell.run_id)
+                if job.trial is not None:
+                    job.trial.set_user_attr(MLFLOW_RUN_ATTR, run_id)
                 ref = submit_trial(
                     job.config,
                     job.key.text,
@@ -288,6 +298,7 @@ class _Loop:
                     self.hub.stop.remote(key)
             if not events:
                 continue
+            self.tracker.log_events(key, events)
             last = events[-1]
             cell.row.step_note = f"{last['phase']} {last['step']}/{last['total_steps']}"
 
@@ -298,8 +309,10 @@ class _Loop:
         except Exception as error:  # worker lost beyond max_retries, or a Ray error
             outcome = {"status": "failed", "error": f"{type(error).__name__}: {error}"}
         self._relay_events()
-        self.tracker.log_trial(job.key, job.config, outcome, job.events, _attempts(job.config))
+        self.tracker.finish_trial(job.key, job.config, outcome, job.events, _attempts(job.config))
         cell.complete(job, outcome)
+        if cell.finished:
+            log_summaries(self.tracker, self.sweep.name, [cell.ident], close=True)
         self.hub.forget.remote(job.key.text)
         del self.by_key[job.key.text]
         status = outcome["status"]

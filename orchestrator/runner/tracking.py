@@ -1,10 +1,15 @@
-"""MLflow records of a sweep: one parent run, one child run per trial.
+"""MLflow records of a sweep: sweep run -> one run per cell -> one run per trial.
 
-Layout: docs/design.md "MLflow layout". Child runs are written by the driver *after*
-a trial's result has come back (step metrics come from the progress events the
-driver collected on the way), so a trial retried by Ray after a lost worker never
-leaves a half-written or duplicate run: the rule is exactly one FINISHED run per
-`s3delta.key`. Pruned trials are recorded as KILLED, crashed ones as FAILED.
+Layout: docs/design.md "MLflow layout". A trial's run is created RUNNING when the
+trial starts and its step metrics are logged as the progress events arrive, so the
+MLflow UI shows trials live. The rule stays exactly one FINISHED run per `s3delta.key`:
+a key that runs again (a Ray retry, a rerun on `--resume`) reuses its earlier run id,
+and a metric step already logged in that run is not logged again. Runs a dead driver
+left RUNNING are closed as FAILED (tag `s3delta.state=interrupted`) by the next
+`--resume`, and reopened when their key runs again. Pruned trials end KILLED, crashed
+ones FAILED. Machine-local settings (paths, threads, device) are tags
+`s3delta.local.<name>` and the artifact `config.json`, never params, so MLflow's
+compare view shows the settings that differ between trials.
 """
 
 from __future__ import annotations
@@ -24,12 +29,21 @@ from typing import Any
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
+from orchestrator.mlflow_links import SHARED_VIEW_TAG, shared_view_state
 from orchestrator.paths import redact_url
 from orchestrator.runner.keys import TrialKey
+from orchestrator.structure_metrics import structure_metrics
 
 PARAM_MAX = 6000
 BATCH_MAX = 900
 ARTIFACT_NAMES = ("structure.json", "probabilities.json", "delta.safetensors")
+# settings that name places or resources of one machine: tags and config.json, not params
+LOCAL_SETTINGS = ("output_dir", "checkpoint_dir", "cache_dir", "data_dir", "num_threads", "device")
+LOCAL_TAG = "s3delta.local."
+# the experiment kind that makes MLflow 3 treat the experiment as model training (the UI
+# view itself is chosen by the URL, see `orchestrator.mlflow_links`)
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+INTERRUPTED = "interrupted"
 VERSIONED_PACKAGES = ("s3delta", "torch", "transformers", "ray", "optuna", "mlflow", "peft")
 
 
@@ -70,22 +84,34 @@ class SweepTracker:
         # one "View run at" line per child run would drown the progress output
         os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         self.tracking_uri = tracking_uri
+        self.experiment_name = experiment
         self.client = MlflowClient(tracking_uri)
         self.experiment_id = self._experiment_id(experiment, artifact_root)
         self.parent_id: str | None = None
+        self.cell_ids: dict[tuple[str, str, str], str] = {}
+        self.live: dict[str, _LiveRun] = {}  # key text -> the run of a trial in flight
+        self.reusable: dict[str, str] = {}  # key text -> an unfinished run of that key
+        self._layers: dict[str, dict[str, int]] = {}
 
     def _experiment_id(self, name: str, artifact_root: Path | None) -> str:
         found = self.client.get_experiment_by_name(name)
         if found is not None:
-            return str(found.experiment_id)
-        location = (artifact_root / name).as_uri() if artifact_root else None
-        try:
-            return str(self.client.create_experiment(name, artifact_location=location))
-        except Exception:  # created concurrently by another driver
-            found = self.client.get_experiment_by_name(name)
-            if found is None:
-                raise
-            return str(found.experiment_id)
+            experiment_id = str(found.experiment_id)
+        else:
+            location = (artifact_root / name).as_uri() if artifact_root else None
+            try:
+                experiment_id = str(self.client.create_experiment(name, artifact_location=location))
+            except Exception:  # created concurrently by another driver
+                found = self.client.get_experiment_by_name(name)
+                if found is None:
+                    raise
+                experiment_id = str(found.experiment_id)
+        tags = {} if found is None else dict(found.tags)
+        wanted = {EXPERIMENT_KIND[0]: EXPERIMENT_KIND[1], SHARED_VIEW_TAG: shared_view_state()}
+        for name, value in wanted.items():
+            if tags.get(name) != value:
+                self.client.set_experiment_tag(experiment_id, name, value)
+        return experiment_id
 
     # -- parent run -------------------------------------------------------------------
     def find_parent(self, sweep: str) -> str | None:
@@ -129,45 +155,191 @@ class SweepTracker:
 
     def end_parent(self, status: str) -> None:
         """Close the parent run (FINISHED, FAILED or KILLED)."""
+        for key, live in list(self.live.items()):  # trials still in flight (interrupted)
+            self.client.set_tag(live.run_id, "s3delta.state", INTERRUPTED)
+            self.client.set_terminated(live.run_id, status="FAILED")
+            del self.live[key]
+        for run_id in self.cell_ids.values():
+            if self.client.get_run(run_id).info.status == "RUNNING":
+                self.client.set_terminated(run_id, status=status)
         if self.parent_id is not None:
             self.client.set_terminated(self.parent_id, status=status)
+
+    # -- cell runs --------------------------------------------------------------------
+    def start_cell(self, sweep: str, task: str, method: str, budget: str) -> str:
+        """The run of one cell (task x method x budget) under the sweep run, RUNNING.
+
+        On resume the cell's earlier run is reopened, so a cell has one run."""
+        ident = (task, method, budget)
+        if ident in self.cell_ids:
+            return self.cell_ids[ident]
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=(
+                f"tags.`s3delta.kind` = 'cell' and tags.`s3delta.sweep` = {_quote(sweep)} "
+                f"and tags.`s3delta.task` = {_quote(task)} and "
+                f"tags.`s3delta.method` = {_quote(method)} and "
+                f"tags.`s3delta.budget` = {_quote(budget)}"
+            ),
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        if runs:
+            run_id = runs[0].info.run_id
+            self.client.update_run(run_id, status="RUNNING")
+        else:
+            tags = {
+                "s3delta.kind": "cell",
+                "s3delta.sweep": sweep,
+                "s3delta.task": task,
+                "s3delta.method": method,
+                "s3delta.budget": budget,
+                "mlflow.parentRunId": self.parent_id or "",
+            }
+            run_name = f"{task} {method} {budget}"
+            run_id = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
+            run_id = run_id.info.run_id
+        self.cell_ids[ident] = run_id
+        return run_id
+
+    def log_summary(self, run_id: str, values: dict[str, float], status: str | None) -> None:
+        """Log summary metrics on a cell or the sweep run; close it with ``status`` if given."""
+        stamp = int(time.time() * 1000)
+        metrics = [m for m in (_metric(k, v, 0, stamp) for k, v in values.items()) if m]
+        self._log_batches(run_id, metrics=metrics)
+        if status is not None:
+            self.client.set_terminated(run_id, status=status)
+
+    def close_stale(self, sweep: str) -> int:
+        """Close the trial and cell runs a dead driver left RUNNING (FAILED, interrupted).
+
+        Called by `--resume` before anything starts; returns how many were closed."""
+        closed = 0
+        for kind in ("trial", "cell"):
+            for run in self._all_runs(
+                f"tags.`s3delta.kind` = '{kind}' and tags.`s3delta.sweep` = {_quote(sweep)} "
+                "and attributes.status = 'RUNNING'"
+            ):
+                run_id = run.info.run_id
+                self.client.set_tag(run_id, "s3delta.state", INTERRUPTED)
+                if kind == "trial":
+                    self.client.set_tag(
+                        run_id,
+                        "s3delta.error",
+                        "the driver ended while this trial ran; closed by `s3delta run --resume`",
+                    )
+                self.client.set_terminated(run_id, status="FAILED")
+                closed += 1
+        return closed
+
+    def _all_runs(self, filter_string: str) -> list[Any]:
+        found: list[Any] = []
+        page = None
+        while True:
+            runs = self.client.search_runs(
+                [self.experiment_id], filter_string=filter_string, max_results=1000, page_token=page
+            )
+            found.extend(runs)
+            page = runs.token
+            if not page:
+                return found
 
     # -- child runs -------------------------------------------------------------------
     def recorded(self, sweep: str) -> dict[str, dict[str, Any]]:
         """Per key text, the recorded outcome of this sweep's trials: status and scores.
 
-        FINISHED wins over KILLED wins over FAILED when a key has several runs."""
+        FINISHED wins over KILLED wins over FAILED when a key has several runs.
+        A run closed as interrupted (its driver died) is no outcome: it is only noted in
+        `reusable`, so the key's next run reuses its id."""
         rank = {"FINISHED": 3, "KILLED": 2, "FAILED": 1}
         found: dict[str, dict[str, Any]] = {}
-        page = None
-        while True:
-            runs = self.client.search_runs(
-                [self.experiment_id],
-                filter_string=(
-                    f"tags.`s3delta.kind` = 'trial' and tags.`s3delta.sweep` = {_quote(sweep)}"
-                ),
-                max_results=1000,
-                page_token=page,
-            )
-            for run in runs:
-                key = run.data.tags.get("s3delta.key")
-                status = run.info.status
-                if not key or status not in rank:
-                    continue
-                if key in found and rank[found[key]["status"]] >= rank[status]:
-                    continue
-                found[key] = {
-                    "status": status,
-                    "run_id": run.info.run_id,
-                    "dev_score": run.data.metrics.get("dev_score"),
-                    "delta_params": run.data.metrics.get("delta_params"),
-                    "wall_time_s": run.data.metrics.get("wall_time_s"),
-                }
-            page = runs.token
-            if not page:
-                return found
+        runs = self._all_runs(
+            f"tags.`s3delta.kind` = 'trial' and tags.`s3delta.sweep` = {_quote(sweep)}"
+        )
+        for run in sorted(runs, key=lambda r: r.info.start_time or 0):
+            key = run.data.tags.get("s3delta.key")
+            status = run.info.status
+            if not key or status not in rank:
+                continue
+            if status != "FINISHED":
+                self.reusable[key] = run.info.run_id
+            if run.data.tags.get("s3delta.state") == INTERRUPTED:
+                continue
+            if key in found and rank[found[key]["status"]] >= rank[status]:
+                continue
+            found[key] = {
+                "status": status,
+                "run_id": run.info.run_id,
+                "dev_score": run.data.metrics.get("dev_score"),
+                "delta_params": run.data.metrics.get("delta_params"),
+                "wall_time_s": run.data.metrics.get("wall_time_s"),
+            }
+        return found
 
-    def log_trial(
+    def start_trial(
+        self, key: TrialKey, config: dict[str, Any], cell_run_id: str | None = None
+    ) -> str:
+        """Open the trial's run (RUNNING) as the trial starts; return its run id.
+
+        The key's unfinished earlier run (a retry, a rerun after `--resume`) is reused."""
+        if key.text in self.live:
+            return self.live[key.text].run_id
+        tags = {
+            **key.tags(),
+            "mlflow.parentRunId": cell_run_id or self.parent_id or "",
+            "s3delta.seed": str(config.get("seed")),
+            "s3delta.state": "running",
+        }
+        tags.update({LOCAL_TAG + k: str(config[k]) for k in LOCAL_SETTINGS if k in config})
+        reuse = self.reusable.pop(key.text, None) or self._unfinished_run(key)
+        live = _LiveRun(reuse or "")
+        if reuse:
+            self.client.update_run(reuse, status="RUNNING")
+            for name, value in tags.items():
+                self.client.set_tag(reuse, name, value)
+            earlier = self.client.get_run(reuse)
+            if "s3delta.error" in earlier.data.tags:
+                self.client.delete_tag(reuse, "s3delta.error")
+            for metric in earlier.data._metric_objs:
+                live.last_step[metric.key] = max(live.last_step.get(metric.key, -1), metric.step)
+        else:
+            run = self.client.create_run(self.experiment_id, run_name=key.run_name, tags=tags)
+            live.run_id = run.info.run_id
+        try:
+            self._log_batches(live.run_id, params=_params(config))
+        except Exception as error:  # a reused run holding other values: keep the first
+            self.client.set_tag(live.run_id, "s3delta.param_conflict", str(error)[:4900])
+        self.client.log_dict(live.run_id, _plain_config(config), "config.json")
+        self.live[key.text] = live
+        return live.run_id
+
+    def _unfinished_run(self, key: TrialKey) -> str | None:
+        runs = self.client.search_runs(
+            [self.experiment_id],
+            filter_string=(
+                f"tags.`s3delta.key` = {_quote(key.text)} and attributes.status != 'FINISHED'"
+            ),
+            order_by=["attributes.start_time DESC"],
+            max_results=1,
+        )
+        return runs[0].info.run_id if runs else None
+
+    def log_events(self, key: TrialKey | str, events: Iterable[dict[str, Any]]) -> int:
+        """Log a running trial's step metrics now; a step already logged is skipped."""
+        live = self.live.get(key if isinstance(key, str) else key.text)
+        if live is None:
+            return 0
+        fresh = []
+        for metric in _step_metrics(events):
+            if metric.step > live.last_step.get(metric.key, -1):
+                fresh.append(metric)
+        fresh.sort(key=lambda m: m.step)
+        for metric in fresh:
+            live.last_step[metric.key] = max(live.last_step.get(metric.key, -1), metric.step)
+        self._log_batches(live.run_id, metrics=fresh)
+        return len(fresh)
+
+    def finish_trial(
         self,
         key: TrialKey,
         config: dict[str, Any],
@@ -175,23 +347,19 @@ class SweepTracker:
         events: Iterable[dict[str, Any]],
         attempts: int,
     ) -> str:
-        """Write one child run for a trial that has ended; return its run id."""
-        tags = {
-            **key.tags(),
-            "mlflow.parentRunId": self.parent_id or "",
-            "s3delta.seed": str(config.get("seed")),
-            "s3delta.attempts": str(attempts),
-            "s3delta.state": outcome["status"],
-        }
-        run = self.client.create_run(self.experiment_id, run_name=key.run_name, tags=tags)
-        run_id = run.info.run_id
+        """Log a trial's outcome into its run and close it; return the run id."""
+        run_id = self.start_trial(key, config)
         status = "FAILED"
         try:
-            self._log_batches(run_id, params=_params(config), metrics=_step_metrics(events))
+            self.client.set_tag(run_id, "s3delta.attempts", str(attempts))
+            self.client.set_tag(run_id, "s3delta.state", outcome["status"])
+            self.log_events(key, events)
             if outcome["status"] == "ok":
                 result = outcome["result"]
                 self.client.set_tag(run_id, "s3delta.device", str(result.get("device")))
-                self._log_batches(run_id, metrics=_result_metrics(result))
+                metrics = _result_metrics(result)
+                metrics += self._structure_metrics(result)
+                self._log_batches(run_id, metrics=metrics)
                 self._log_result_artifacts(run_id, result)
                 status = "FINISHED"
             elif outcome["status"] == "pruned":
@@ -200,7 +368,38 @@ class SweepTracker:
                 self.client.set_tag(run_id, "s3delta.error", str(outcome.get("error"))[-4900:])
         finally:
             self.client.set_terminated(run_id, status=status)
+            self.live.pop(key.text, None)
         return run_id
+
+    def log_trial(
+        self,
+        key: TrialKey,
+        config: dict[str, Any],
+        outcome: dict[str, Any],
+        events: Iterable[dict[str, Any]],
+        attempts: int,
+        cell_run_id: str | None = None,
+    ) -> str:
+        """Write a whole trial at once (start and finish); return its run id."""
+        self.start_trial(key, config, cell_run_id)
+        return self.finish_trial(key, config, outcome, events, attempts)
+
+    def _structure_metrics(self, result: dict[str, Any]) -> list[Metric]:
+        structure = result.get("structure")
+        if not isinstance(structure, dict):
+            return []
+        values = structure_metrics(
+            structure,
+            self._n_layers(str(structure.get("backbone") or "")),
+            (result.get("probabilities") or {}).keys(),
+        )
+        return [m for m in (_metric(k, v) for k, v in values.items()) if m is not None]
+
+    def _n_layers(self, backbone: str) -> dict[str, int]:
+        """Layers per stack of a backbone (from its config; {} when it cannot be read)."""
+        if backbone not in self._layers:
+            self._layers[backbone] = backbone_layers(backbone)
+        return self._layers[backbone]
 
     def _log_batches(
         self, run_id: str, params: Sequence[Param] = (), metrics: Sequence[Metric] = ()
@@ -229,9 +428,45 @@ class SweepTracker:
         return {f"s3delta.{k}": redact_url(v) for k, v in values.items()}
 
 
+class _LiveRun:
+    """A trial run in flight: its id and, per metric, the last step logged."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        self.last_step: dict[str, int] = {}
+
+
+def backbone_layers(backbone: str) -> dict[str, int]:
+    """``{"encoder": n, "decoder": m}`` from a backbone's config, offline; {} if unreadable."""
+    if not backbone:
+        return {}
+    try:
+        from transformers import AutoConfig
+
+        from search_space.backbone import resolve_model_path
+
+        config = AutoConfig.from_pretrained(resolve_model_path(backbone))
+    except Exception:  # no config reachable: structure_metrics falls back to layers seen
+        return {}
+    layers = {}
+    encoder = getattr(config, "num_hidden_layers", None) or getattr(config, "num_layers", None)
+    if encoder:
+        layers["encoder"] = int(encoder)
+    decoder = getattr(config, "num_decoder_layers", None)
+    if decoder and getattr(config, "is_encoder_decoder", False):
+        layers["decoder"] = int(decoder)
+    return layers
+
+
+def _plain_config(config: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(config, default=str))
+
+
 def _params(config: dict[str, Any]) -> list[Param]:
     params = []
     for name, value in sorted(config.items()):
+        if name in LOCAL_SETTINGS:
+            continue
         text = json.dumps(value) if isinstance(value, dict | list) else str(value)
         params.append(Param(name, text[:PARAM_MAX]))
     return params

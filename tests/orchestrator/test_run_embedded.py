@@ -83,7 +83,7 @@ def test_killed_worker_is_retried_and_recorded_once(tmp_path: Path, tiny_bert_di
     assert finished_by_key(runs) == dict.fromkeys(keys, 1)
     assert len(runs) == len(keys)
     retried = [r for r in runs if r.data.tags["s3delta.attempts"] == "2"]
-    assert [r.data.params["output_dir"] for r in retried] == [str(victim)]
+    assert [r.data.tags["s3delta.local.output_dir"] for r in retried] == [str(victim)]
 
 
 @pytest.mark.slow  # ~90 s; the resume rules themselves are unit-tested in test_run_units
@@ -116,6 +116,6 @@ def test_resume_does_not_repeat_finished_trials(tmp_path: Path, tiny_bert_dir: P
     assert finished_by_key(runs) == dict.fromkeys(keys, 1)
     by_key = {r.data.tags["s3delta.key"]: r for r in runs}
     for key in done_before:  # finished before the interruption: not started again
-        folder = Path(by_key[key].data.params["output_dir"])
+        folder = Path(by_key[key].data.tags["s3delta.local.output_dir"])
         assert len(_attempts(folder)) == attempts_before[folder.name] == 1
     assert f"{len(done_before)} already done before resume" in (tmp_path / "run2.log").read_text()

@@ -1,0 +1,58 @@
+"""Links into the MLflow UI that open on the runs (model-training) view.
+
+MLflow 3 opens an experiment in its GenAI traces overview unless the URL says
+``?workflowType=machine_learning`` (the query follows the hash route,
+``#/experiments/<id>/runs?...``: on the bare ``#/experiments/<id>`` route the UI redirects
+and drops any other query such as ``viewStateShareKey``); the experiment tag
+``mlflow.experimentKind`` alone does not switch the view. Every link s3delta prints or
+opens goes through these functions.
+"""
+
+from __future__ import annotations
+
+import json
+
+VIEW = "workflowType=machine_learning"
+# A saved runs-table view: MLflow 3 reads experiment tag `mlflow.sharedViewState.<key>`
+# (JSON) when the URL carries `viewStateShareKey=<key>`. Ours shows the summary, score,
+# size and structure columns that the default table (no metric columns) leaves out.
+SHARED_VIEW_KEY = "s3delta-runs"
+SHARED_VIEW_TAG = f"mlflow.sharedViewState.{SHARED_VIEW_KEY}"
+VIEW_METRICS = (
+    "best_dev_score",
+    "test_score_mean",
+    "test_score_std",
+    "diff_vs_random",
+    "diff_vs_random_ci_low",
+    "diff_vs_random_ci_high",
+    "dev_score",
+    "test_score",
+    "delta_params",
+    "structure/upper_fraction",
+)
+VIEW_TAGS = ("s3delta.phase", "s3delta.seed")
+
+
+def column(kind: str, name: str) -> str:
+    """A runs-table column key as the MLflow UI writes it: metrics.`name`."""
+    return f"{kind}.`{name}`"
+
+
+def shared_view_state() -> str:
+    """The JSON of the s3delta runs view (the value of `SHARED_VIEW_TAG`)."""
+    columns = [column("attributes", "Duration")]
+    columns += [column("metrics", m) for m in VIEW_METRICS]
+    columns += [column("tags", t) for t in VIEW_TAGS]
+    return json.dumps({"selectedColumns": columns})
+
+
+def experiment_url(base: str, experiment_id: str, shared_view: bool = False) -> str:
+    """The experiment's runs table; with ``shared_view`` in the s3delta column layout
+    (only for experiments that carry `SHARED_VIEW_TAG`, i.e. ones a sweep wrote to)."""
+    share = f"&viewStateShareKey={SHARED_VIEW_KEY}" if shared_view else ""
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?{VIEW}{share}"
+
+
+def run_url(base: str, experiment_id: str, run_id: str) -> str:
+    """One run's page."""
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}?{VIEW}"

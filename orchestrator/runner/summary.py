@@ -1,0 +1,124 @@
+"""Summary metrics of a sweep's cells, logged on each cell run and on the sweep run.
+
+Per cell (task x method x budget), read back from the trial runs in MLflow (so a resumed
+sweep counts the trials of earlier drivers too):
+
+- ``best_dev_score``: the best dev score of the cell's tuning trials (of its final runs
+  when nothing was tuned);
+- ``test_score_mean``, ``test_score_std`` (sample std over seeds), ``n_seeds``,
+  ``dev_score_mean`` of the final runs;
+- ``delta_params``, ``budget_params``: the cell's size (mean over its final runs);
+- s3delta cells only: ``diff_vs_random`` (mean paired difference s3delta - random in
+  points), ``diff_vs_random_ci_low``/``_ci_high`` (95% t-interval), ``diff_vs_random_p``
+  and ``diff_vs_random_n_pairs``.
+
+On the sweep run the same figures are named ``cell/<task>/<method>/<budget>/<figure>``
+(parts made MLflow-safe as in `orchestrator.comparison_metrics`).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from orchestrator.comparison_metrics import metric_part
+
+log = logging.getLogger(__name__)
+CellId = tuple[str, str, str]  # task, method, budget text ("none" without a budget)
+SEARCHED = "s3delta"
+RANDOM = "random"
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(number) or math.isinf(number) else number
+
+
+def _rounded(value: Any) -> float:
+    """Nine significant digits: a std of three equal scores shows 0, not 1.4e-16."""
+    number = float(value)
+    return 0.0 if abs(number) < 1e-12 else float(f"{number:.9g}")
+
+
+def cell_summaries(client: Any, sweep: str) -> dict[CellId, dict[str, float]]:
+    """The figures above for every cell with at least one finished trial."""
+    trials = client.trials(sweep, phase=None)
+    summaries: dict[CellId, dict[str, float]] = {}
+    if trials.empty:
+        return summaries
+    done = trials[trials["status"] == "FINISHED"]
+    results = client.results(sweep)
+    for row in results.to_dict("records"):
+        ident = (str(row["task"]), str(row["method"]), str(row["budget"]))
+        values = {
+            "test_score_mean": row.get("test_score_mean"),
+            "test_score_std": row.get("test_score_std"),
+            "dev_score_mean": row.get("dev_score_mean"),
+            "n_seeds": row.get("n_seeds"),
+            "delta_params": row.get("delta_params_mean"),
+            "budget_params": row.get("budget_params_mean"),
+        }
+        summaries[ident] = {k: _rounded(v) for k, v in values.items() if _number(v) is not None}
+    if "dev_score" in done:
+        for ident_values, cell in done.groupby(["task", "method", "budget"]):
+            ident = (str(ident_values[0]), str(ident_values[1]), str(ident_values[2]))
+            tuned = cell[cell["phase"] == "tune"]["dev_score"].dropna()
+            scores = tuned if not tuned.empty else cell["dev_score"].dropna()
+            if not scores.empty:
+                summaries.setdefault(ident, {})["best_dev_score"] = float(scores.max())
+    try:
+        comparison = client.compare(sweep, baseline=RANDOM)
+    except Exception as error:  # too few runs to compare yet: the other figures stand
+        log.debug("no paired comparison yet: %s", error)
+        return summaries
+    for cmp in comparison.cells(RANDOM):
+        ident = (cmp.task, SEARCHED, cmp.budget)
+        figures = {
+            "diff_vs_random": cmp.mean_diff_points,
+            "diff_vs_random_ci_low": cmp.ci_low,
+            "diff_vs_random_ci_high": cmp.ci_high,
+            "diff_vs_random_p": cmp.p_value,
+            "diff_vs_random_n_pairs": cmp.n_pairs,
+        }
+        target = summaries.setdefault(ident, {})
+        target.update({k: float(v) for k, v in figures.items() if _number(v) is not None})
+    return summaries
+
+
+def sweep_metrics(summaries: dict[CellId, dict[str, float]]) -> dict[str, float]:
+    """``cell/<task>/<method>/<budget>/<figure>`` for the sweep run."""
+    values = {}
+    for (task, method, budget), figures in summaries.items():
+        prefix = "/".join(("cell", metric_part(task), metric_part(method), metric_part(budget)))
+        for figure, value in figures.items():
+            values[f"{prefix}/{figure}"] = float(value)
+    return values
+
+
+def log_summaries(
+    tracker: Any, sweep: str, cells: list[CellId] | None = None, close: bool = False
+) -> dict[CellId, dict[str, float]]:
+    """Log the summaries of ``cells`` (all when None) on their cell runs and on the sweep run.
+
+    ``close``: end those cell runs FINISHED. Never raises: the trials are recorded and
+    `s3delta report` can redo a summary, so a failure here is only a warning."""
+    from orchestrator.client import Client
+
+    try:
+        summaries = cell_summaries(Client(tracker.tracking_uri, tracker.experiment_name), sweep)
+        chosen = list(tracker.cell_ids) if cells is None else cells
+        for ident in chosen:
+            run_id = tracker.cell_ids.get(ident)
+            if run_id is not None:
+                tracker.log_summary(run_id, summaries.get(ident, {}), "FINISHED" if close else None)
+        if tracker.parent_id:
+            picked = {i: summaries[i] for i in chosen if i in summaries}
+            tracker.log_summary(tracker.parent_id, sweep_metrics(picked), None)
+        return summaries
+    except Exception as error:
+        log.warning("cell summaries not logged (%s); `s3delta report %s` logs them", error, sweep)
+        return {}

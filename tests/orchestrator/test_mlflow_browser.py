@@ -1,0 +1,228 @@
+"""Headless Chromium on a real `mlflow server` over a store the sweep tracker wrote:
+the experiment link opens the runs table (not MLflow 3's GenAI overview), a cell row
+shows its summary metrics, and a structure metric filters the runs.
+
+Needs Debian's chromium + chromium-driver (scripts/install-browser.sh); skipped otherwise.
+Screenshots go to tests/orchestrator/screenshots/ for a human look.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.cli.report import ui_command
+from orchestrator.mlflow_links import experiment_url
+from orchestrator.runner.keys import TrialKey
+from orchestrator.runner.summary import log_summaries
+from orchestrator.runner.tracking import SweepTracker
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+SCREENSHOTS = Path(__file__).parent / "screenshots"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not (CHROMIUM.exists() and CHROMEDRIVER.exists()),
+        reason="needs /usr/bin/chromium and /usr/bin/chromedriver: run scripts/install-browser.sh",
+    ),
+]
+
+
+def wait_for(condition: Callable[[], object], timeout: float, what: str) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.5)
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def _structure(upper_layer: int) -> dict[str, object]:
+    return {
+        "format": "s3delta.structure",
+        "backbone": "/nonexistent",
+        "entries": [
+            {
+                "path": f"encoder.layer.{upper_layer}.output",
+                "kind": "lra",
+                "size": 70,
+                "layer": upper_layer,
+                "stack": "encoder",
+            },
+        ],
+    }
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, SweepTracker]:
+    return build_store(tmp_path_factory.mktemp("mlflow_browser"))
+
+
+def build_store(root: Path) -> tuple[str, SweepTracker]:
+    """A finished sweep "live": s3delta and random cells of SST-2 at 1%, three seeds each."""
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    tracker = SweepTracker(uri, "s3delta", root / "artifacts")
+    (root / "s.yaml").write_text("name: live\n")
+    tracker.start_parent("live", root / "s.yaml", {"cells": []}, {})
+    tests = {"s3delta": (0.82, 0.83, 0.84), "random": (0.80, 0.80, 0.80)}
+    for method, scores in tests.items():
+        cell = tracker.start_cell("live", "glue/sst2", method, "1%")
+        for seed, test in zip((1, 2, 3), scores, strict=True):
+            key = TrialKey("live", "glue/sst2", method, "1%", "final", seed)
+            layer = 5 if method == "s3delta" else 0  # s3delta spends its budget up high
+            result = {
+                "structure": _structure(layer),
+                "probabilities": {f"encoder.layer.{i}.output:lra": 0.1 for i in range(6)},
+                "dev_score": 0.85,
+                "test_score": test,
+                "delta_params": 70,
+                "backbone_params": 7000,
+            }
+            outcome = {"status": "ok", "result": result}
+            tracker.log_trial(key, {"seed": seed, "delta_lr": 0.01}, outcome, [], 1, cell)
+    log_summaries(tracker, "live", close=True)
+    tracker.end_parent("FINISHED")
+    return uri, tracker
+
+
+@pytest.fixture(scope="module")
+def server(
+    store: tuple[str, SweepTracker], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    log = (tmp_path_factory.mktemp("mlflow_server") / "server.log").open("w")
+    proc = subprocess.Popen(ui_command(port, store[0]), stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+
+    def healthy() -> bool:
+        if proc.poll() is not None:
+            pytest.fail(f"mlflow server exited with {proc.returncode}; log: {log.name}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    wait_for(healthy, 180, f"mlflow server on {url}")
+    yield url
+    proc.terminate()
+    proc.wait(timeout=30)
+    log.close()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--window-size=2600,1000",
+        f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
+    driver.set_page_load_timeout(90)
+    SCREENSHOTS.mkdir(exist_ok=True)
+    yield driver
+    driver.quit()
+
+
+def _text(driver: Any) -> str:
+    from selenium.webdriver.common.by import By
+
+    return str(driver.find_element(By.TAG_NAME, "body").text)
+
+
+def _row_text(driver: Any, run_id: str) -> str:
+    """The text of a run's row (its pinned and scrolled halves); "" when not shown."""
+    from selenium.webdriver.common.by import By
+
+    parts = driver.find_elements(By.CSS_SELECTOR, f".ag-row[row-id='{run_id}']")
+    return " | ".join(p.text.replace("\n", " | ") for p in parts)
+
+
+def _expand(driver: Any, run_id: str) -> None:
+    """Unfold a parent run's children (the expander button left of its name)."""
+    from selenium.webdriver.common.by import By
+
+    selector = f".ag-row[row-id='{run_id}'] button[data-component-id$='runnamecellrenderer.tsx_46']"
+    deadline = time.monotonic() + 60
+    while not driver.find_elements(By.CSS_SELECTOR, selector):
+        if time.monotonic() > deadline:
+            driver.save_screenshot(str(SCREENSHOTS / "mlflow_no_expander.png"))
+            pytest.fail(f"no expander for run {run_id} (screenshot mlflow_no_expander.png)")
+        time.sleep(0.5)
+    driver.find_elements(By.CSS_SELECTOR, selector)[0].click()
+
+
+def _open(driver: Any, server: str, tracker: SweepTracker, search: str = "") -> None:
+    url = experiment_url(server, tracker.experiment_id, shared_view=not search)
+    if search:  # MLflow ignores a shared view when the URL holds a search
+        url += "&searchFilter=" + urllib.parse.quote(search)
+    driver.get("about:blank")  # a full load: a hash-only change would keep the old page
+    driver.get(url)
+
+
+def test_the_experiment_link_opens_the_runs_table_with_summary_columns(
+    browser: Any, server: str, store: tuple[str, SweepTracker]
+) -> None:
+    driver, tracker = browser, store[1]
+    _open(driver, server, tracker)
+    wait_for(lambda: "9 matching runs" in _text(driver), 120, "the runs table (9 runs)")
+    body = _text(driver)
+    assert "live" in body  # the sweep run; its cells and trials fold under it
+    for column in ("best_dev_score", "test_score_mean", "diff_vs_random"):
+        assert column in body, f"column {column} not shown"
+    driver.save_screenshot(str(SCREENSHOTS / "mlflow_experiment.png"))
+
+
+def test_a_cell_row_shows_its_summary_metrics(
+    browser: Any, server: str, store: tuple[str, SweepTracker]
+) -> None:
+    driver, tracker = browser, store[1]
+    _open(driver, server, tracker)  # (a filter in the URL would drop the shared columns)
+    wait_for(lambda: "diff_vs_random" in _text(driver), 120, "the summary columns")
+    _expand(driver, str(tracker.parent_id))
+    cell = tracker.cell_ids[("glue/sst2", "s3delta", "1%")]
+    wait_for(lambda: "0.83" in _row_text(driver, cell), 60, "the s3delta cell row's metrics")
+    row = _row_text(driver, cell)
+    assert "glue/sst2 s3delta 1%" in row
+    # best dev 0.85, test 0.83 ± 0.01, s3delta - random = +3 points [0.516, 5.484], size 70
+    for value in ("0.85", "0.83", "0.01", "3", "0.51", "5.48", "70"):
+        assert value in row, f"{value} not in the cell row: {row}"
+    driver.save_screenshot(str(SCREENSHOTS / "mlflow_cells.png"))
+
+
+def test_a_structure_metric_filters_the_runs(
+    browser: Any, server: str, store: tuple[str, SweepTracker]
+) -> None:
+    driver, tracker = browser, store[1]
+    _open(driver, server, tracker, "metrics.`structure/upper_fraction` > 0.5")
+    # the three s3delta trials match; their cell run is shown to nest them
+    wait_for(lambda: "4 matching runs" in _text(driver), 120, "3 trials and their cell")
+    _expand(driver, tracker.cell_ids[("glue/sst2", "s3delta", "1%")])
+    wait_for(lambda: "final seed 3" in _text(driver), 60, "the s3delta trials")
+    body = _text(driver)
+    assert "glue/sst2 s3delta 1% final seed 1" in body
+    assert "glue/sst2 random 1% final seed 1" not in body
+    driver.save_screenshot(str(SCREENSHOTS / "mlflow_structure_filter.png"))
