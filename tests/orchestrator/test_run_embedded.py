@@ -84,6 +84,32 @@ def test_killed_worker_is_retried_and_recorded_once(tmp_path: Path, tiny_bert_di
     assert len(runs) == len(keys)
     retried = [r for r in runs if r.data.tags["s3delta.attempts"] == "2"]
     assert [r.data.tags["s3delta.local.output_dir"] for r in retried] == [str(victim)]
+    _check_live_layout(tracking_uri, tmp_path / "home" / name / "optuna.db", runs)
+
+
+def _check_live_layout(tracking_uri: str, optuna_db: Path, runs: list) -> None:
+    """Trials ran under one cell run per cell, their runs were open while they ran, and
+    each tuning trial's Optuna record names its MLflow run."""
+    import optuna
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    cells = {r.data.tags["mlflow.parentRunId"] for r in runs}
+    assert len(cells) == 2  # s3delta 1%, random 1%
+    for cell in cells:
+        run = client.get_run(cell)
+        assert run.data.tags["s3delta.kind"] == "cell" and run.info.status == "FINISHED"
+        assert "test_score_mean" in run.data.metrics and "best_dev_score" in run.data.metrics
+    for run in runs:  # step metrics were logged while the run was open
+        assert run.info.end_time > run.info.start_time
+        assert any(k.startswith(("search/", "retrain/")) for k in run.data.metrics)
+        assert "output_dir" not in run.data.params
+    by_id = {r.info.run_id: r for r in runs}
+    for summary in optuna.get_all_study_summaries(f"sqlite:///{optuna_db}"):
+        study = optuna.load_study(study_name=summary.study_name, storage=f"sqlite:///{optuna_db}")
+        for trial in study.trials:
+            run = by_id[trial.user_attrs["mlflow_run_id"]]
+            assert run.data.tags["s3delta.optuna_trial"] == str(trial.number)
 
 
 @pytest.mark.slow  # ~90 s; the resume rules themselves are unit-tested in test_run_units
