@@ -429,9 +429,48 @@ class Client:
 
     def export(
         self, run_id: str, out_dir: str | Path, format: str = "peft", partial: bool = False
-    ) -> Path:
-        """Write the run's trained deltas to ``out_dir`` as a PEFT adapter or natively."""
-        from workers.delta_loading import export_trained
+    ) -> Any:
+        """Write a trial's trained deltas to ``out_dir`` as a PEFT adapter or natively,
+        with a model card; returns a `workers.export.ExportReport` (see there: the folder is
+        complete or absent, and a PEFT export's change in output is measured).
 
-        export_trained(self.run_artifact(run_id, "delta.safetensors"), out_dir, format, partial)  # type: ignore[arg-type]
-        return Path(out_dir)
+        ``run_id``: an MLflow run id of a trial, or a local trial folder (its output_dir)."""
+        from workers.export import card_from_run, export_delta
+
+        folder = Path(run_id).expanduser()
+        if folder.is_dir():
+            delta = folder / "delta.safetensors"
+            if not delta.is_file():
+                raise ResultsError(
+                    f"{folder} has no delta.safetensors; give a finished trial's folder "
+                    "(runs/<sweep>/trials/<trial>) or an MLflow run id"
+                )
+            run = self._run_of_folder(folder.absolute())
+        else:
+            run = self._trial_run(run_id)
+            delta = self.run_artifact(run.info.run_id, "delta.safetensors")
+        card = (
+            None if run is None else card_from_run(run.data.tags, run.data.metrics, run.info.run_id)
+        )
+        return export_delta(delta, out_dir, format, partial, card)  # type: ignore[arg-type]
+
+    def _trial_run(self, run_id: str) -> Run:
+        """The run with this id, or a ResultsError saying what to pass instead."""
+        looks_like_path = "/" in run_id or run_id.startswith(".") or run_id.startswith("~")
+        if looks_like_path:
+            raise ResultsError(
+                f"no folder {run_id!r} (from {Path.cwd()}); give an existing trial folder "
+                "or an MLflow run id"
+            )
+        try:
+            return self.mlflow.get_run(run_id)
+        except Exception:  # MlflowException (RESOURCE_DOES_NOT_EXIST, bad id)
+            raise ResultsError(
+                f"no run {run_id!r} in {self.tracking_uri}; give a trial's run id (MLflow UI, "
+                "`s3delta results --json`) or a local trial folder"
+            ) from None
+
+    def _run_of_folder(self, folder: Path) -> Run | None:
+        """The trial run whose outputs are in ``folder`` (for the model card), if recorded."""
+        runs = self._search(f"tags.`{TAG}local.output_dir` = {_quote(str(folder))}")
+        return max(runs, key=lambda r: r.info.start_time or 0) if runs else None

@@ -1,18 +1,29 @@
-"""Export to Hugging Face PEFT, where PEFT can express the structure.
+"""Export to Hugging Face PEFT, where PEFT can express the structure exactly.
 
-Expressible: LoRA with per-module ranks (``rank_pattern``/``alpha_pattern``), and LNFit or
-BitFit on a LayerNorm that has a bias, merged into that LayerNorm and saved through
-``modules_to_save`` (LN(x) + w norm(x) + b is a LayerNorm with weight gamma + w and bias
-beta + b). Not expressible: BitFit on a single Linear, ``lra``, ``adapter``, and BitFit on
-a bias-free RMSNorm. Those are reported by `peft_support` and make `export_peft` fail
-unless ``partial=True``, in which case they are listed in ``s3delta_unsupported.json``
-next to the adapter: never silently dropped.
+Expressible:
+- LoRA with per-module ranks (``rank_pattern``/``alpha_pattern``);
+- BitFit on a Linear, as the bias of a LoRA B matrix (PEFT's ``lora_bias=True``: the layer
+  adds ``B(A x) * scaling + b_B * scaling``); a Linear with BitFit and no LoRA gets a rank-1
+  LoRA whose A and B weights are zero, so only the bias acts. With ``lora_bias`` on, every
+  LoRA module has a bias; ours are zero where the structure has no BitFit;
+- LNFit or BitFit on a LayerNorm that has a bias, merged into that LayerNorm and saved
+  through ``modules_to_save`` (LN(x) + w norm(x) + b is a LayerNorm with weight gamma + w
+  and bias beta + b).
+Not expressible: ``lra`` (a rank-1 factorised bottleneck with a GELU after a whole block)
+and ``adapter`` (PEFT has no sequential bottleneck adapter after a block), and BitFit/LNFit
+on a bias-free RMSNorm (T5). Those are reported by `peft_support` and make `export_peft`
+fail unless ``partial=True``, in which case they are listed in ``s3delta_unsupported.json``
+next to the adapter: never silently dropped (the caller also measures the change in output).
+
+``adapter_config.json`` names the backbone by the name it was loaded by (the structure's
+``backbone``, e.g. a hub id), not the local folder it resolved to.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,23 +54,38 @@ def peft_support(structure: Structure, model: nn.Module) -> PeftSupport:
     support = PeftSupport()
     for e in structure.entries:
         target = modules.get(e.path)
-        if e.kind == "lora" or (
-            e.kind in ("lnfit", "bitfit")
-            and isinstance(target, nn.LayerNorm)
-            and (e.kind == "lnfit" or target.bias is not None)
+        if (
+            e.kind == "lora"
+            or (e.kind == "bitfit" and isinstance(target, nn.Linear))
+            or (
+                e.kind in ("lnfit", "bitfit")
+                and isinstance(target, nn.LayerNorm)
+                and (e.kind == "lnfit" or target.bias is not None)
+            )
         ):
             support.supported.append(e)
-        elif e.kind == "bitfit" and isinstance(target, nn.Linear):
-            support.unsupported[e.name] = "PEFT has no bias-only tuning of a single Linear"
         elif e.kind == "bitfit":
             support.unsupported[e.name] = "the norm has no bias to merge a BitFit delta into"
         elif e.kind in ("lnfit",):
             support.unsupported[e.name] = (
                 "only torch LayerNorm gains export through modules_to_save"
             )
+        elif e.kind == "lra":
+            support.unsupported[e.name] = (
+                "PEFT has no low-rank adapter after a whole block (LRA: rank-1 factorised "
+                "down/up projections with a GELU)"
+            )
         else:
             support.unsupported[e.name] = f"PEFT has no {e.kind!r} module"
     return support
+
+
+def _linear_bitfits(supported: list[StructureEntry], modules: dict[str, nn.Module]) -> set[str]:
+    return {
+        e.path
+        for e in supported
+        if e.kind == "bitfit" and isinstance(modules.get(e.path), nn.Linear)
+    }
 
 
 def export_peft(
@@ -81,32 +107,54 @@ def export_peft(
         lines = "; ".join(f"{n}: {r}" for n, r in support.unsupported.items())
         raise PeftExportError(
             f"PEFT cannot express {len(support.unsupported)} entries of this structure ({lines}); "
-            "export with format='native', or pass partial=True to export the rest and list these"
+            "export with --format native (format='native') for the exact model, or with "
+            "--partial (partial=True) to export the rest, list these and measure the change"
         )
+    base_modules = dict(base_model.named_modules())
     loras = [e for e in support.supported if e.kind == "lora"]
-    norms = sorted({e.path for e in support.supported if e.kind != "lora"})
-    if not loras:
+    linear_biases = _linear_bitfits(support.supported, base_modules)
+    norms = sorted(
+        {e.path for e in support.supported if e.kind != "lora" and e.path not in linear_biases}
+    )
+    ranks = {e.path: e.rank for e in loras}
+    alphas = {e.path: lora_scale * e.rank for e in loras}
+    for path in linear_biases - set(ranks):  # bias only: a rank-1 LoRA with zero A and B
+        ranks[path], alphas[path] = 1, 1.0
+    if not ranks:
         raise PeftExportError(
-            "this structure has no LoRA entries; PEFT's LoRA format needs at least one "
-            "(export with format='native')"
+            "this structure has no LoRA or Linear BitFit entries; PEFT's LoRA format needs at "
+            "least one (export with format='native')"
         )
+    first = sorted(ranks)[0]
     config = LoraConfig(
-        r=loras[0].rank,
-        lora_alpha=lora_scale * loras[0].rank,  # type: ignore[arg-type]
-        target_modules=[e.path for e in loras],
-        rank_pattern={re.escape(e.path): e.rank for e in loras},
-        alpha_pattern={re.escape(e.path): lora_scale * e.rank for e in loras},
+        r=ranks[first],
+        lora_alpha=alphas[first],  # type: ignore[arg-type]
+        target_modules=sorted(ranks),
+        rank_pattern={re.escape(p): r for p, r in ranks.items()},
+        alpha_pattern={re.escape(p): a for p, a in alphas.items()},
         modules_to_save=norms or None,
         lora_dropout=0.0,
         bias="none",
+        lora_bias=bool(linear_biases),
     )
     peft_model = get_peft_model(base_model, config)
     modules = dict(peft_model.base_model.model.named_modules())  # type: ignore[union-attr]
+    lora_names = {e.path: e.name for e in loras}
     with torch.no_grad():
-        for e in loras:
-            layer = modules[e.path]
-            layer.lora_A["default"].weight.copy_(tensors[f"{e.name}.lora_A"])  # type: ignore[index]
-            layer.lora_B["default"].weight.copy_(tensors[f"{e.name}.lora_B"])  # type: ignore[index]
+        for path in ranks:
+            layer = modules[path]
+            a = layer.lora_A["default"]  # type: ignore[index]
+            b = layer.lora_B["default"]  # type: ignore[index]
+            if path in lora_names:
+                a.weight.copy_(tensors[f"{lora_names[path]}.lora_A"])
+                b.weight.copy_(tensors[f"{lora_names[path]}.lora_B"])
+            else:
+                a.weight.zero_()
+                b.weight.zero_()
+            if b.bias is not None:  # lora_bias: the BitFit delta over this Linear, or zero
+                bias = tensors.get(f"{path}:bitfit.bias")
+                scaling = alphas[path] / ranks[path]
+                b.bias.copy_(torch.zeros_like(b.bias) if bias is None else bias / scaling)
         for path in norms:
             ln = modules[path].modules_to_save["default"]  # type: ignore[index]
             gain = tensors.get(f"{path}:lnfit.weight")
@@ -116,8 +164,23 @@ def export_peft(
             if bias is not None:
                 ln.bias.add_(bias)
     out = Path(out_dir)
-    peft_model.save_pretrained(str(out))
+    peft_model.peft_config["default"].base_model_name_or_path = structure.backbone
+    with warnings.catch_warnings():
+        # PEFT 0.21 takes lora_bias's 1-D lora_B.bias for an unsharded ZeRO-3 tensor, and
+        # looks the hub name up for a vocabulary check it cannot do offline: both harmless
+        warnings.filterwarnings("ignore", message=".*LoRA tensor\\(s\\) have invalid shape")
+        warnings.filterwarnings("ignore", message="Could not find a config file in")
+        peft_model.save_pretrained(str(out))
+    _name_backbone(out / "adapter_config.json", structure.backbone)
     (out / "s3delta_structure.json").write_text(json.dumps(structure.to_dict(), indent=2))
     if support.unsupported:
         (out / "s3delta_unsupported.json").write_text(json.dumps(support.unsupported, indent=2))
     return support
+
+
+def _name_backbone(config_path: Path, name: str) -> None:
+    """``base_model_name_or_path`` = the name the backbone was loaded by (not a local path)."""
+    data = json.loads(config_path.read_text())
+    if data.get("base_model_name_or_path") != name:
+        data["base_model_name_or_path"] = name
+        config_path.write_text(json.dumps(data, indent=2, sort_keys=True))

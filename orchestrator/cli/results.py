@@ -120,27 +120,76 @@ def best(
 
 
 def export(
-    run: str = typer.Argument(..., help="MLflow run id of a trial (see `s3delta results --json`)"),
-    out_dir: Path = typer.Argument(..., help="folder to write"),
+    run: str = typer.Argument(
+        ...,
+        help="a trial: its MLflow run id (MLflow UI, `s3delta results --json`) or its local "
+        "folder (runs/<sweep>/trials/<trial>, holding delta.safetensors)",
+    ),
+    out_dir: Path = typer.Argument(..., help="folder to write (must not exist, or be empty)"),
     fmt: str = typer.Option("peft", "--format", help="peft (PeftModel.from_pretrained) or native"),
     partial: bool = typer.Option(
-        False, "--partial", help="peft: export what PEFT can express, list the rest"
+        False,
+        "--partial",
+        help="peft: also when PEFT cannot express every entry: export the rest, print what "
+        "was dropped and how much the outputs change",
     ),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help=TRACKING_HELP),
     experiment: str = typer.Option("s3delta", "--experiment", help=EXPERIMENT_HELP),
 ) -> None:
-    """Export a trial's trained deltas (and head) as a PEFT adapter or in s3delta's own format."""
+    """Export a trial's trained deltas and head as a PEFT adapter (checked to predict like
+    the trained model) or in s3delta's own format, with a model card (README.md).
+
+    PEFT holds LoRA, BitFit and LayerNorm gains; a structure with LRA or adapters exports
+    only with --format native, or with --partial (which says what it drops)."""
     from orchestrator.client import ResultsError
+    from orchestrator.quiet import quiet_libraries
     from search_space.peft_export import PeftExportError
+    from search_space.weights import BackboneMismatchError, DeltaFileError
+    from workers.export import ExportError, describe
 
     if fmt not in ("peft", "native"):
         fail(f"--format {fmt!r}: use peft or native")
-    client = open_client(tracking_uri, experiment)
+    quiet_libraries()  # no "Loading weights" bars around the export's own lines
     try:
-        client.export(run, out_dir, fmt, partial)
-    except (ResultsError, PeftExportError) as err:
-        fail(str(err))
-    typer.echo(f"wrote {out_dir} ({fmt})")
+        report = _export_client(run, tracking_uri, experiment).export(run, out_dir, fmt, partial)
+    except (
+        ResultsError,
+        PeftExportError,
+        ExportError,
+        DeltaFileError,
+        BackboneMismatchError,
+        FileNotFoundError,
+    ) as err:
+        fail(" ".join(str(err).split()))
+    lines = describe(report)
+    typer.echo(lines[0])
+    for line in lines[1:]:
+        typer.echo(line, err=bool(report.dropped))
+
+
+def _export_client(run: str, tracking_uri: str | None, experiment: str) -> Any:
+    """The client for an export; a local trial folder needs no tracking store."""
+    from orchestrator.client import Client, ResultsError, default_tracking_uri
+
+    if Path(run).expanduser().is_dir():
+        try:
+            return Client(tracking_uri or default_tracking_uri(), experiment)
+        except ResultsError:
+            return _FolderOnly()
+    return open_client(tracking_uri, experiment)
+
+
+class _FolderOnly:
+    """Exports a local trial folder when no tracking store is around (no scores in the card)."""
+
+    def export(self, run: str, out_dir: Path, fmt: str, partial: bool) -> Any:
+        from orchestrator.client import ResultsError
+        from workers.export import export_delta
+
+        delta = Path(run).expanduser() / "delta.safetensors"
+        if not delta.is_file():
+            raise ResultsError(f"{run} has no delta.safetensors; give a finished trial's folder")
+        return export_delta(delta, out_dir, fmt, partial)  # type: ignore[arg-type]
 
 
 def register(app: typer.Typer) -> None:
