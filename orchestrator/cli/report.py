@@ -20,10 +20,14 @@ def report(
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help=TRACKING_HELP),
     experiment: str = typer.Option("s3delta", "--experiment", help=EXPERIMENT_HELP),
     log: bool = typer.Option(
-        True, "--log/--no-log", help="also log the report to the sweep's parent run"
+        True,
+        "--log/--no-log",
+        help="also log the report to the sweep's parent run (--no-log: only write the files)",
     ),
     png: bool = typer.Option(
-        True, "--png/--no-png", help="also write PNGs (needs Chromium for kaleido)"
+        True,
+        "--png/--no-png",
+        help="also write PNGs (needs Chromium: bash scripts/install-browser.sh; --no-png: HTML only)",
     ),
 ) -> None:
     """Write a self-contained HTML report (and PNGs) of a sweep, and log it to MLflow."""

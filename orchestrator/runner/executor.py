@@ -81,12 +81,16 @@ def _record_attempt(output_dir: str | None) -> None:
 
 def execute_trial(cfg_dict: dict[str, Any], key: str, hub: Any) -> dict[str, Any]:
     """Run one trial in this process; return `{"status": ok|pruned|failed, ...}`."""
+    from orchestrator.quiet import quiet_libraries
+
+    quiet_libraries()  # no library progress bars / INFO lines in the driver's log
     import optuna
     import torch
 
     from workers.trial import run_trial
     from workers.trial_types import TrialConfig
 
+    quiet_libraries()  # again, now that transformers is imported
     _record_attempt(cfg_dict.get("output_dir"))
     cfg = TrialConfig(**cfg_dict)
     if cfg.num_threads:

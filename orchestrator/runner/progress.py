@@ -16,6 +16,14 @@ from rich.live import Live
 from rich.table import Table
 
 PLAIN_SUMMARY_EVERY_S = 30.0
+# a row's state in words for the plain log ("tune" next to "tune 0/2" read as a stutter)
+STATE_TEXT = {
+    "waiting": "waiting",
+    "tune": "tuning",
+    "final": "final seeds",
+    "done": "done",
+    "failed": "failed",
+}
 
 
 @dataclass
@@ -160,9 +168,10 @@ class ProgressView:
         for row in p.rows:
             best = "-" if row.best_dev is None else f"{row.best_dev:.4f}"
             print(
-                f"  {row.task} {row.method} {row.budget}: {row.state} tune "
-                f"{row.tune_done}/{row.tune_total} final {row.final_done}/{row.final_total} "
-                f"running {row.running} best dev {best}",
+                f"  {row.task} {row.method} {row.budget}: {STATE_TEXT.get(row.state, row.state)}; "
+                f"tuning trials {row.tune_done}/{row.tune_total}, "
+                f"final seeds {row.final_done}/{row.final_total}, "
+                f"running {row.running}, best dev {best}",
                 file=self.stream,
                 flush=True,
             )

@@ -1,0 +1,138 @@
+"""Small things a user notices: quiet workers, a readable progress line, `s3delta ui`
+stopping its server, read-only commands that write nothing, and the help text."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from orchestrator.cli import app
+from orchestrator.runner.progress import CellRow, ProgressView, SweepProgress
+
+S3DELTA = Path(sys.executable).parent / "s3delta"
+
+
+@pytest.fixture
+def elsewhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """An empty current directory with no store configured."""
+    for name in ("MLFLOW_TRACKING_URI", "S3DELTA_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_a_trial_task_quiets_library_progress_bars_and_info_lines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import transformers.utils.logging as hf_logging
+
+    import workers.trial
+    from orchestrator.runner.executor import execute_trial
+
+    for name in ("HF_HUB_DISABLE_PROGRESS_BARS", "TRANSFORMERS_VERBOSITY"):
+        monkeypatch.delenv(name, raising=False)
+    hf_logging.enable_progress_bar()
+    seen = {}
+
+    def fake_run_trial(cfg: object, reporter: object) -> None:
+        seen["bars"] = hf_logging.is_progress_bar_enabled()
+        seen["verbosity"] = hf_logging.get_verbosity()
+        raise RuntimeError("stop here")
+
+    monkeypatch.setattr(workers.trial, "run_trial", fake_run_trial)
+    outcome = execute_trial({"task": "glue/sst2", "method": "random"}, "k", None)
+    assert outcome["status"] == "failed" and "stop here" in outcome["error"]
+    assert seen == {"bars": False, "verbosity": hf_logging.ERROR}
+    assert os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"
+    hf_logging.enable_progress_bar()
+
+
+def test_the_plain_progress_line_names_tuning_and_final_counts_once() -> None:
+    out = io.StringIO()
+    row = CellRow("glue/sst2", "s3delta", "1%", 2, 3, state="tune")
+    with ProgressView(SweepProgress([row], concurrency=1), "demo", stream=out):
+        pass
+    text = out.getvalue()
+    assert "tune tune" not in text
+    assert "glue/sst2 s3delta 1%: tuning; tuning trials 0/2, final seeds 0/3" in text
+
+
+def test_results_and_client_from_another_directory_write_nothing(elsewhere: Path) -> None:
+    from orchestrator.client import Client, ResultsError
+
+    result = CliRunner().invoke(app, ["results", "demo"])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: no MLflow store at ")
+    with pytest.raises(ResultsError, match="no MLflow store"):
+        Client()
+    result = CliRunner().invoke(app, ["best", "demo", "--task", "glue/sst2", "--budget", "1%"])
+    assert result.exit_code == 1
+    assert list(elsewhere.iterdir()) == []  # no runs/mlflow.db
+
+
+def test_help_shows_no_bool_placeholders_the_no_log_flag_and_a_version() -> None:
+    runner = CliRunner()
+    for command in (["report", "--help"], ["results", "--help"], ["--help"]):
+        text = runner.invoke(app, command, terminal_width=120).output
+        assert "<bool>" not in text, command
+    report_help = runner.invoke(app, ["report", "--help"], terminal_width=120).output
+    assert "--no-log" in report_help and "only write the" in report_help
+    version = runner.invoke(app, ["--version"])
+    assert version.exit_code == 0 and version.output.startswith("s3delta ")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _serving(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def test_ui_prints_the_runs_view_and_stops_its_server_on_sigterm(tmp_path: Path) -> None:
+    from orchestrator.runner.tracking import SweepTracker
+
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    tracker = SweepTracker(uri, "s3delta", tmp_path / "art")
+    port = _free_port()
+    log = (tmp_path / "ui.log").open("w+")
+    proc = subprocess.Popen(
+        [str(S3DELTA), "ui", "--port", str(port), "--tracking-uri", uri],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while not _serving(port):
+            assert proc.poll() is None, Path(log.name).read_text()
+            assert time.monotonic() < deadline, "mlflow server did not come up"
+            time.sleep(1)
+        first = Path(log.name).read_text().splitlines()[0]
+        assert f"#/experiments/{tracker.experiment_id}/runs?workflowType=machine_learning" in first
+        proc.send_signal(signal.SIGTERM)  # only to s3delta, not to its process group
+        assert proc.wait(timeout=60) == 0
+        deadline = time.monotonic() + 30
+        while _serving(port) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert not _serving(port), "the MLflow server outlived `s3delta ui`"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()
