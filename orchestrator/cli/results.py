@@ -51,30 +51,39 @@ def results(
         "random", "--baseline", help="baseline listed first and named in the verdict"
     ),
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+    as_csv: bool = typer.Option(
+        False, "--csv", help="with --raw: print CSV (the machine columns, scores as recorded)"
+    ),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help=TRACKING_HELP),
     experiment: str = typer.Option("s3delta", "--experiment", help=EXPERIMENT_HELP),
 ) -> None:
     """Print s3delta against its baselines, paired by seed (or, with --raw, every cell's scores)."""
     from orchestrator.client import ResultsError
 
+    if as_csv and not raw:
+        fail("--csv prints the per-cell table: add --raw (the comparison has --json)")
     client = open_client(tracking_uri, experiment)
     try:
         if raw:
-            _print_raw(sweep, client.results(sweep), as_json)
+            _print_raw(sweep, client.results(sweep), as_json, as_csv)
         else:
             _print_comparison(sweep, client.compare(sweep, baseline=baseline), as_json)
     except ResultsError as err:
         fail(str(err))
 
 
-def _print_raw(sweep: str, table: Any, as_json: bool) -> None:
+def _print_raw(sweep: str, table: Any, as_json: bool, as_csv: bool = False) -> None:
+    from orchestrator.results_text import format_raw
+
     if as_json:
         records = [{k: _plain(v) for k, v in row.items()} for row in table.to_dict("records")]
         typer.echo(json.dumps(records, indent=2))
+    elif as_csv:
+        typer.echo(table.to_csv(index=False), nl=False)
     elif table.empty:
         typer.echo(f"sweep {sweep!r} has no final trials yet")
     else:
-        typer.echo(table.to_string(index=False, float_format=lambda v: f"{v:.4f}", na_rep="-"))
+        typer.echo(format_raw(table, sweep))
 
 
 def _print_comparison(sweep: str, comparison: Any, as_json: bool) -> None:

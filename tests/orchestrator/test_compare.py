@@ -264,7 +264,7 @@ def test_cli_raw_keeps_the_per_metric_table(store: CompareStore) -> None:
     common = ["--tracking-uri", store.tracking_uri]
     raw = runner.invoke(app, ["results", store.sweep, "--raw", *common])
     assert raw.exit_code == 0, raw.output
-    assert "test_score_mean" in raw.stdout and "diff [95% CI]" not in raw.stdout
+    assert "test %" in raw.stdout and "diff [95% CI]" not in raw.stdout
     records = json.loads(
         runner.invoke(app, ["results", store.sweep, "--raw", "--json", *common]).stdout
     )
