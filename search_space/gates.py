@@ -107,12 +107,24 @@ class GlobalSigmoidGates(nn.Module):
         with torch.no_grad():
             return float((self.probabilities().double() * self.sizes).sum())
 
-    def sample(self, p: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Relaxed Bernoulli z = sigmoid((logit p + logit u) / temperature), u ~ U(0, 1)."""
-        u = torch.rand(p.shape, generator=generator, device="cpu").to(p.device)
+    def sample(
+        self,
+        p: torch.Tensor,
+        generator: torch.Generator | None = None,
+        noise: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Relaxed Bernoulli z = sigmoid((logit p + logit u) / temperature), u ~ U(0, 1).
+
+        ``noise`` reuses a drawn u (one draw shared by several forward passes)."""
+        u = noise if noise is not None else self.draw_noise(generator)
+        u = u.to(p.device)
         u = u.clamp(1e-6, 1 - 1e-6)
         pc = p.clamp(1e-6, 1 - 1e-6)
         return torch.sigmoid((torch.logit(pc) + torch.logit(u)) / self.temperature)
+
+    def draw_noise(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        """u ~ U(0, 1), one per candidate, drawn on the CPU (same stream on any device)."""
+        return torch.rand(self.alpha.shape, generator=generator, device="cpu")
 
     def _project(self, grad: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

@@ -6,7 +6,8 @@ sample of p while training, p itself in eval (spec section 2).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -45,6 +46,7 @@ class GatedSupernet(nn.Module):
         self.generator = torch.Generator().manual_seed(seed)
         # when set, every forward uses these gate values (e.g. the discrete structure's 0/1)
         self.fixed_z: torch.Tensor | None = None
+        self._held_noise: torch.Tensor | None = None
         self._handle = backbone.register_forward_pre_hook(self._set_gates)
 
     def _set_gates(self, module: nn.Module, args: Any) -> None:
@@ -52,7 +54,24 @@ class GatedSupernet(nn.Module):
             self.slot.z = self.fixed_z
             return
         p = self.gates.probabilities()
-        self.slot.z = self.gates.sample(p, self.generator) if self.training else p
+        if self.training:
+            self.slot.z = self.gates.sample(p, self.generator, self._held_noise)
+        else:
+            self.slot.z = p
+
+    @contextmanager
+    def shared_sample(self) -> Iterator[None]:
+        """One draw of the gate noise u for every forward pass inside.
+
+        The passes of a second-order alpha step (virtual step, validation loss, the two
+        finite-difference passes) must see the same gate sample, or the difference of the
+        two Hessian passes is sampling noise divided by 2 eps rather than a derivative.
+        z is still recomputed from the current p on each pass, so gradients reach alpha."""
+        self._held_noise = self.gates.draw_noise(self.generator)
+        try:
+            yield
+        finally:
+            self._held_noise = None
 
     def delta_parameters(self) -> list[nn.Parameter]:
         return list(self.delta_set.parameters())

@@ -8,11 +8,14 @@ other half updates the gate logits alpha here, once per step before the w step.
   then grad_alpha L_val(w') - xi * (grad_alpha L_tr(w+) - grad_alpha L_tr(w-)) / (2 eps)
   with w+- = w +- eps dw', dw' = grad_w' L_val(w'), eps = 0.01 / ||dw'||. About five
   passes per step; done in place on w (saved and restored), so no second model copy.
+  All passes of one step share one draw of the gate noise u (the reference does the
+  same); drawing it afresh per pass made the finite difference mostly sampling noise.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
 import torch
 
@@ -38,8 +41,13 @@ def make_alpha_step(
     order: int,
     grad_clip: float,
     w_lr: Callable[[], float],
+    *,
+    shared_sample: Callable[[], AbstractContextManager[None]] = nullcontext,
 ) -> Callable[[int], dict[str, float]]:
-    """A closure doing one alpha update for a step; returns its metrics."""
+    """A closure doing one alpha update for a step; returns its metrics.
+
+    ``shared_sample`` holds one gate-noise draw across the passes of a second-order step
+    (`GatedSupernet.shared_sample`)."""
 
     def first_order(step: int) -> torch.Tensor:
         val = to_device(alpha_stream.batch_at(step - 1), device)
@@ -76,7 +84,11 @@ def make_alpha_step(
         alpha.grad = g_alpha - xi * (g_plus - g_minus) / (2 * eps)
         return val_loss
 
-    compute = first_order if order == 1 else second_order
+    def second_order_shared(step: int) -> torch.Tensor:
+        with shared_sample():
+            return second_order(step)
+
+    compute = first_order if order == 1 else second_order_shared
 
     def alpha_step(step: int) -> dict[str, float]:
         alpha_opt.zero_grad(set_to_none=True)

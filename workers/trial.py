@@ -238,6 +238,7 @@ def _search(ctx: _Context, backbone: torch.nn.Module, budget: int) -> dict[str, 
         cfg.darts_order,
         cfg.grad_clip,
         lambda: w_opt.param_groups[0]["lr"],
+        shared_sample=net.shared_sample,
     )
 
     def before_step(step: int) -> dict[str, float]:

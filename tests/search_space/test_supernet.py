@@ -111,3 +111,32 @@ def test_apply_structure_inserts_exactly_those_modules(tiny_bert_dir):
     assert trainable == []  # backbone frozen
     assert deltas.num_params() == structure.total_size == 2 * 2 * 8 * (32 + 32)
     assert deltas.names == structure.names
+
+
+def test_shared_sample_holds_one_gate_draw_across_passes(tiny_bert_dir):
+    """Inside `shared_sample` every training forward sees the same u (so the same z for
+    the same alpha); outside, each forward draws afresh. z stays a function of alpha."""
+    from search_space import load_backbone
+
+    model, tok = load_backbone(str(tiny_bert_dir))
+    cands = find_candidates(model, "M")
+    net = GatedSupernet(model, cands, budget=sum(c.size for c in cands) // 4, seed=0)
+    net.train()
+    batch = _batch(tok)
+    seen = []
+
+    def forward() -> torch.Tensor:
+        model(**batch)
+        assert net.slot.z is not None
+        seen.append(net.slot.z.detach().clone())
+        return net.slot.z
+
+    with net.shared_sample():
+        z = forward()
+        forward()
+        assert z.requires_grad  # still differentiable in alpha
+    assert torch.equal(seen[0], seen[1])
+    forward()
+    forward()
+    assert not torch.equal(seen[2], seen[3]) and not torch.equal(seen[1], seen[2])
+    net.remove()
