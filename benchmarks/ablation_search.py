@@ -151,9 +151,12 @@ def summarise(name: str) -> dict[str, Any]:
     ]
     for arm in arms:
         for base in ("random", "s3delta"):
-            if arm == base or base not in arms:
+            if arm in (base, "random") or base not in arms:
                 continue
+            paired_tasks: set[str] = set()
             for task in [*TASKS, "pooled"]:
+                if task == "pooled" and len(paired_tasks) < 2:
+                    continue
                 for split in ("dev_score", "test_score"):
                     a, b = [], []
                     for (t, arm_name, seed), r in by.items():
@@ -165,6 +168,7 @@ def summarise(name: str) -> dict[str, Any]:
                             b.append(100 * other[split])
                     if not a:
                         continue
+                    paired_tasks.add(task)
                     s = paired_stats(a, b)
                     out["rows"].append(
                         {"arm": arm, "vs": base, "task": task, "split": split, **s.__dict__}
