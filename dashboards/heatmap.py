@@ -107,6 +107,16 @@ def _chosen_values(
     return values
 
 
+def p_range(values: Iterable[float]) -> tuple[float, float, str]:
+    """Colour range for keep-probabilities: the data's own min..max (p after a search
+    typically spans 0.01-0.06, one dark colour on a fixed 0..1 scale); 0..1 when all equal."""
+    finite = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    if not finite or max(finite) - min(finite) < 1e-12:
+        return 0.0, 1.0, "scale 0 to 1"
+    low, high = min(finite), max(finite)
+    return low, high, f"scaled to this run: {low:.3g} to {high:.3g}"
+
+
 def probability_heatmap_figure(
     probabilities: Mapping[str, float] | None, structure: Any, title: str = ""
 ) -> go.Figure:
@@ -126,6 +136,7 @@ def probability_heatmap_figure(
         horizontal_spacing=0.18,
         vertical_spacing=0.08,
     )
+    low, high, scale_note = p_range(v for g in grids.values() for v in g.p.values())
     for index, stack in enumerate(stacks):
         grid = grids[stack]
         fig.add_trace(
@@ -133,11 +144,17 @@ def probability_heatmap_figure(
                 z=grid.matrix(grid.p),
                 x=grid.cols,
                 y=grid.rows,
-                zmin=0.0,
-                zmax=1.0,
+                zmin=low,
+                zmax=high,
                 colorscale="Viridis",
                 name=f"{stack} p",
-                colorbar={"title": "p", "len": 0.5, "x": 1.02, "y": 1.0, "yanchor": "top"},
+                colorbar={
+                    "title": {"text": f"p<br><sup>{scale_note}</sup>", "side": "right"},
+                    "len": 0.5,
+                    "x": 1.02,
+                    "y": 1.0,
+                    "yanchor": "top",
+                },
                 showscale=index == 0,
                 hovertemplate="%{y}, layer %{x}: p = %{z:.3f}<extra></extra>",
             ),

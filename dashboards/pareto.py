@@ -1,9 +1,12 @@
-"""Figure 2: every trial's score against its delta size, with the Pareto front per task.
+"""Figure 2: final runs' scores against their delta size, with the Pareto front per task.
 
-A point is on the front when no trial of the same task is at most as large and
-scores higher. Tasks get their own panels because scores of different tasks are
-not comparable. Trials of size 0 (head only) cannot sit on a log axis and are
-left out; the figure's subtitle counts them.
+Only final runs (the tuned configuration on each seed) are plotted as points and make the
+front: tuning trials ran other hyperparameters, often scored on dev only, and mixing
+them in would credit a method with its tuning noise. Tuning trials are drawn as one
+faint grey layer behind, for context. A point is on the front when no final run of the
+same task is at most as large and scores higher. Tasks get their own panels because
+scores of different tasks are not comparable. Trials of size 0 (head only) cannot sit
+on a log axis and are left out; the figure's subtitle counts them.
 """
 
 from __future__ import annotations
@@ -31,9 +34,14 @@ def pareto_front(
     return ordered.loc[keep]
 
 
+TUNING_STYLE = {"color": "#999999", "size": 6, "opacity": 0.2}
+
+
 def pareto_figure(trials: pd.DataFrame, metric: str = "test_score") -> go.Figure:
     """Scatter of ``metric`` vs delta_params (log x) per task, front drawn as a step line."""
     done = finished(trials, metric)
+    if "phase" not in done:
+        done = done.assign(phase="final")
     if "delta_params" in done:
         done = done[done["delta_params"].notna()]
         zero_size = int((done["delta_params"] <= 0).sum())
@@ -47,7 +55,29 @@ def pareto_figure(trials: pd.DataFrame, metric: str = "test_score") -> go.Figure
     shown: set[str] = set()
     for index, task in enumerate(tasks):
         row, col = index // cols + 1, index % cols + 1
-        of_task = done[done["task"] == task]
+        in_task = done[done["task"] == task]
+        tuning = in_task[in_task["phase"] == "tune"]
+        of_task = in_task[in_task["phase"] != "tune"]
+        if not tuning.empty:
+            fig.add_trace(
+                go.Scatter(
+                    x=tuning["delta_params"],
+                    y=tuning[metric],
+                    mode="markers",
+                    name="tuning trials",
+                    legendgroup="tuning trials",
+                    showlegend="tuning trials" not in shown,
+                    marker=TUNING_STYLE,
+                    customdata=tuning[["method", "budget"]],
+                    hovertemplate=(
+                        "tuning trial: %{customdata[0]} budget %{customdata[1]}"
+                        "<br>%{x:,.0f} params, score %{y:.4f}<extra></extra>"
+                    ),
+                ),
+                row=row,
+                col=col,
+            )
+            shown.add("tuning trials")
         for method, points in of_task.groupby("method"):
             fig.add_trace(
                 go.Scatter(
@@ -88,7 +118,7 @@ def pareto_figure(trials: pd.DataFrame, metric: str = "test_score") -> go.Figure
         fig.update_yaxes(title_text=metric, row=row, col=col)
     note = f" ({zero_size} trials of size 0 not shown)" if zero_size else ""
     fig.update_layout(
-        title=f"Pareto front: {metric} vs delta size, all trials{note}",
+        title=f"Pareto front: {metric} vs delta size, final runs (tuning trials faint){note}",
         height=380 * rows + 80,
         width=1200,
     )

@@ -18,6 +18,12 @@ BROWSER_HINT = (
     "PNG export needs Chrome/Chromium for kaleido: run scripts/install-browser.sh "
     "(Debian chromium) or `plotly_get_chrome`, then rerun `s3delta report`"
 )
+# the one line `s3delta report` prints when it wrote no PNGs for want of a browser
+NO_BROWSER = (
+    "no PNGs: Chromium not found; `sudo bash scripts/install-browser.sh` installs it "
+    "(then rerun `s3delta report`), or pass --no-png"
+)
+NO_PNG_PREFIX = "no PNGs:"
 
 
 def find_browser() -> str | None:
@@ -33,6 +39,8 @@ def write_pngs(figures: Sequence[go.Figure], paths: Sequence[Path]) -> str | Non
     """Write each figure to its path (one browser session); returns an error note or None."""
     if not figures:
         return None
+    if find_browser() is None:
+        return NO_BROWSER
     try:
         pio.write_images(
             list(figures),
@@ -42,5 +50,6 @@ def write_pngs(figures: Sequence[go.Figure], paths: Sequence[Path]) -> str | Non
             height=[f.layout.height or 600 for f in figures],
         )
     except Exception as err:  # kaleido raises several types (ChromeNotFoundError, RuntimeError)
-        return f"PNGs not written ({type(err).__name__}: {err}). {BROWSER_HINT}"
+        first = " ".join(str(err).split())[:160]
+        return f"{NO_PNG_PREFIX} kaleido failed ({type(err).__name__}: {first}). {BROWSER_HINT}"
     return None

@@ -19,6 +19,7 @@ from dashboards.sweep_figures import SweepFigures, sweep_figures
 from orchestrator.client import Client
 from orchestrator.comparison_text import comparison_rows, verdict
 from orchestrator.comparison_types import Comparison
+from orchestrator.results_text import raw_rows
 
 REPORT_ARTIFACT_DIR = "report"
 
@@ -49,7 +50,7 @@ def _comparison_html(comparison: Comparison) -> str:
     ]
     rows = comparison_rows(comparison)
     if rows:
-        parts.append(pd.DataFrame(rows).to_html(index=False, escape=True))
+        parts.append(_wrapped(pd.DataFrame(rows).to_html(index=False, escape=True)))
     line = verdict(comparison)
     if line:
         parts.append(f"<p id='verdict'><b>{html.escape(line)}</b></p>")
@@ -59,6 +60,21 @@ def _comparison_html(comparison: Comparison) -> str:
     return "\n".join(parts)
 
 
+def _wrapped(table_html: str) -> str:
+    """A table that scrolls sideways inside the page instead of widening it."""
+    return f"<div class='table-wrap'>{table_html}</div>"
+
+
+def _results_table(results: pd.DataFrame) -> str:
+    """The per-cell results as `s3delta results --raw` shows them (% with ±, sizes)."""
+    if results.empty:
+        return "<p>No final runs finished yet.</p>"
+    header, rows = raw_rows(results)
+    return _wrapped(
+        pd.DataFrame(rows, columns=header).to_html(index=False, escape=True, table_id="results")
+    )
+
+
 def render_html(content: SweepFigures) -> str:
     """The whole page: title, gaps, notes, results table, figures (plotly.js inlined once)."""
     parts = [
@@ -66,6 +82,7 @@ def render_html(content: SweepFigures) -> str:
         f"<title>s3delta report: {html.escape(content.sweep)}</title>",
         "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
         "td,th{border:1px solid #ccc;padding:2px 6px;font-size:90%}"
+        ".table-wrap{max-width:100%;overflow-x:auto}"
         ".gaps{background:#fff3cd;padding:0.5em 1em;border:1px solid #e0c060}</style>",
         f"<script type='text/javascript'>{plotly.offline.get_plotlyjs()}</script>",
         f"</head><body><h1>s3delta report: sweep {html.escape(content.sweep)}</h1>",
@@ -84,10 +101,8 @@ def render_html(content: SweepFigures) -> str:
         parts.append(f"<details id='notes'><summary>Notes</summary><ul>{items}</ul></details>")
     if content.comparison is not None:
         parts.append(_comparison_html(content.comparison))
-    parts.append("<h2>Results (final phase, mean and std over seeds)</h2>")
-    parts.append(
-        content.results.to_html(index=False, float_format=lambda v: f"{v:.4g}", na_rep="–")
-    )
+    parts.append("<h2>Results (final phase: scores in %, mean &plusmn; std over seeds)</h2>")
+    parts.append(_results_table(content.results))
     for named in content.figures:
         parts.append(f"<h2>{html.escape(named.heading)}</h2>")
         parts.append(

@@ -40,11 +40,20 @@ def report(
         files = write_report(client, sweep, target, log_to_mlflow=log, pngs=png)
     except ResultsError as err:
         fail(str(err))
-    typer.echo(f"wrote {files.html} and {len(files.pngs)} PNGs in {target / 'png'}")
+    from dashboards.png_export import NO_PNG_PREFIX
+
+    png_notes = [n for n in files.notes if n.startswith(NO_PNG_PREFIX)]
+    if files.pngs:
+        typer.echo(f"wrote {files.html} and {len(files.pngs)} PNGs in {target / 'png'}")
+    elif png_notes:
+        typer.echo(f"wrote {files.html}; {png_notes[0]}")  # one line: why, and how to get them
+    else:
+        typer.echo(f"wrote {files.html}")
     if files.logged_to_run:
         typer.echo(f"logged to run {files.logged_to_run} under report/")
     for note in files.notes:
-        typer.echo(f"note: {note}")
+        if note not in png_notes:
+            typer.echo(f"note: {note}")
 
 
 def ui_command(port: int, tracking_uri: str | None = None) -> list[str]:

@@ -92,7 +92,7 @@ def test_report_renders_every_figure(browser: WebDriver, report: ReportFiles) ->
         graphs = driver.find_elements(By.CSS_SELECTOR, ".plotly-graph-div")
         return sum(bool(g.find_elements(By.CSS_SELECTOR, "svg.main-svg")) for g in graphs)
 
-    wait_for(lambda: rendered() == 11, 60, "all 11 plotly figures to render")
+    wait_for(lambda: rendered() == 12, 90, "all 12 plotly figures to render")
     titles = [t.text for t in driver.find_elements(By.CSS_SELECTOR, ".gtitle")]
     assert any(t.startswith("test_score vs trainable-parameter budget") for t in titles)
     assert any(t.startswith("Pareto front") for t in titles)
@@ -105,6 +105,23 @@ def test_report_renders_every_figure(browser: WebDriver, report: ReportFiles) ->
     heatmap = driver.find_element(By.ID, "fig-heatmap_glue_sst2_0.01pct")
     driver.execute_script("arguments[0].scrollIntoView();", heatmap)
     driver.save_screenshot(str(SCREENSHOTS / "report_heatmap.png"))
+
+
+def test_report_tables_fit_a_1400px_window(browser: WebDriver, report: ReportFiles) -> None:
+    driver = browser
+    driver.get(report.html.as_uri())
+    wait_for(lambda: driver.find_elements(By.ID, "results"), 60, "the results table")
+    page_width = driver.execute_script("return document.documentElement.scrollWidth")
+    window = driver.execute_script("return window.innerWidth")
+    assert window <= 1400 and page_width <= window, (page_width, window)
+    for table in ("results", "comparison"):
+        box = driver.execute_script(
+            "const t = document.getElementById(arguments[0]) || document.querySelector("
+            "'#comparison ~ .table-wrap table'); return t.parentElement.getBoundingClientRect()"
+            ".right",
+            table,
+        )
+        assert box <= window, (table, box, window)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from dashboards.png_export import BROWSER_HINT, find_browser
+from dashboards.png_export import NO_PNG_PREFIX, find_browser
 from dashboards.report import ReportFiles, write_report
 from dashboards.sample_sweep import SampleSweep
 from orchestrator.cli import app
@@ -37,7 +37,7 @@ def test_html_is_self_contained_with_every_figure(report: ReportFiles) -> None:
     assert page.count("Plotly.newPlot") == len(FIGURE_STEMS)
     for stem in FIGURE_STEMS:
         assert f'id="fig-{stem}"' in page
-    assert "glue/rte" in page and "0.57" in page  # results table: the partial cell's mean
+    assert "glue/rte" in page and "57.0" in page  # results table: the partial cell's mean, %
     assert "id='comparison'" in page and "id='verdict'" in page
     assert "+3.0 [no spread]" in page  # sample: s3delta - random is +3 points on every seed
 
@@ -52,7 +52,7 @@ def test_gaps_are_listed(report: ReportFiles) -> None:
 
 def test_pngs_written(report: ReportFiles) -> None:
     if find_browser() is None:
-        assert report.pngs == [] and any(BROWSER_HINT in n for n in report.notes)
+        assert report.pngs == [] and any(n.startswith(NO_PNG_PREFIX) for n in report.notes)
         pytest.skip("no Chromium: PNG export skipped (run scripts/install-browser.sh)")
     assert {p.stem for p in report.pngs} == FIGURE_STEMS
     with Image.open(next(p for p in report.pngs if p.stem == "score_vs_budget")) as image:
