@@ -1,7 +1,10 @@
 """The outer search space: one W&B-style distribution per tuned `TrialConfig` field.
 
 Users know W&B sweeps, so the same spelling is accepted: ``{values: [...]}``,
-``{value: x}``, ``{distribution: uniform|log_uniform|int, min, max}``. Each
+``{value: x}``, ``{distribution: uniform|log_uniform|int, min, max}``, and W&B's names
+``log_uniform_values`` (= our ``log_uniform``: min and max are the values themselves) and
+``int_uniform`` (= ``int``). W&B's own ``log_uniform`` takes exp(min)..exp(max); ours takes
+the values, and a non-positive min is refused with that hint. Each
 distribution knows how to ask an Optuna trial for a value, so the sweep file is the
 only place the search space is written down.
 """
@@ -143,7 +146,7 @@ class Uniform(_Distribution):
 class LogUniform(_Distribution):
     """A float drawn uniformly in log space from [min, max]; needs 0 < min < max."""
 
-    distribution: Literal["log_uniform"]
+    distribution: Literal["log_uniform", "log_uniform_values"]
     min: float
     max: float
 
@@ -153,7 +156,8 @@ class LogUniform(_Distribution):
         if value <= 0:
             raise ValueError(
                 f"log_uniform needs min > 0, got {value}; use a positive lower bound such as "
-                "1e-5, or `distribution: uniform` for ranges that include zero"
+                "1e-5 (min and max are the values, as W&B's log_uniform_values), or "
+                "`distribution: uniform` for ranges that include zero"
             )
         return value
 
@@ -172,7 +176,7 @@ class LogUniform(_Distribution):
 class IntRange(_Distribution):
     """An integer from [min, max] in steps of `step` (optionally log-spaced)."""
 
-    distribution: Literal["int"]
+    distribution: Literal["int", "int_uniform"]
     min: int
     max: int
     step: int = Field(default=1, ge=1)
@@ -204,6 +208,7 @@ class IntRange(_Distribution):
 
 
 DISTRIBUTION_TAGS = ("categorical", "constant", "uniform", "log_uniform", "int")
+WANDB_ALIASES = {"log_uniform_values": "log_uniform", "int_uniform": "int"}
 
 
 def _distribution_tag(raw: Any) -> str | None:
@@ -219,6 +224,7 @@ def _distribution_tag(raw: Any) -> str | None:
         if "value" in raw:
             return "constant"
         return None
+    tag = WANDB_ALIASES.get(tag, tag)
     return tag if tag in DISTRIBUTION_TAGS else None
 
 
