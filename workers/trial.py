@@ -197,6 +197,8 @@ def _search(ctx: _Context, backbone: torch.nn.Module, budget: int) -> dict[str, 
         return done
     freeze(backbone)
     cands = find_candidates(backbone, cfg.space)
+    if cfg.search_fittable_only:
+        cands = [c for c in cands if c.size <= budget]
     seed_everything(cfg.seed)
     model = TaskModel(backbone, ctx.spec, ctx.seq2seq, cfg.pooling, cfg.precision)
     net = GatedSupernet(

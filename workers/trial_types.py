@@ -60,6 +60,10 @@ class TrialConfig(BaseModel):
     gate_temperature_final: float | None = None
     # w-only steps at the start of the search before alpha starts moving (0 = none)
     alpha_warmup_steps: int = 0
+    # leave candidates larger than the budget out of the search's supernet: the greedy
+    # discretisation can never keep them, yet in the search they hold expected budget
+    # (at 0.002% of MiniLM, 75% of the space's parameters sit in such candidates)
+    search_fittable_only: bool = False
     adapter_width: int = 24
     pooling: Literal["mean", "cls"] = "mean"
     select_on: Literal["score", "loss"] = "score"

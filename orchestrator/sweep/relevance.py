@@ -22,6 +22,7 @@ SEARCH_PHASE_FIELDS = frozenset(
         "alpha_warmup_steps",
         "search_epochs",
         "search_eval_examples",
+        "search_fittable_only",
     }
 )
 DELTA_FIELDS = frozenset({"delta_lr", "lora_scale", "adapter_width"})

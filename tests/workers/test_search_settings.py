@@ -89,3 +89,15 @@ def test_bad_search_settings_fail_before_work():
 def test_a_diverging_trial_fails_with_a_clear_reason(tiny_bert_dir):
     with pytest.raises(FloatingPointError, match="diverged"):
         run_trial(_cfg(tiny_bert_dir, method="random", delta_lr=1e30, head_lr=1e30, grad_clip=0.0))
+
+
+@needs_data
+def test_fittable_only_leaves_big_candidates_out_of_the_search(tiny_bert_dir):
+    r = run_trial(_cfg(tiny_bert_dir, budget="60", search_fittable_only=True, search_steps=2))
+    full = run_trial(_cfg(tiny_bert_dir, budget="60", search_steps=2))
+    assert full.probabilities and r.probabilities
+    assert len(r.probabilities) < len(full.probabilities)
+    sizes = {e["path"] + ":" + e["kind"]: e["size"] for e in (r.structure or {})["entries"]}
+    assert all(size <= 60 for size in sizes.values())
+    # every candidate left in the search fits the budget on its own: 32-wide vectors here
+    assert all(name.split(":")[1] in ("bitfit", "lnfit") for name in r.probabilities)
