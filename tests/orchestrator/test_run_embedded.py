@@ -120,6 +120,9 @@ def test_resume_does_not_repeat_finished_trials(tmp_path: Path, tiny_bert_dir: P
     log = tmp_path / "run1.log"
     proc = start_cli(["run", str(sweep)], env, log)
     try:
+        # the driver writes plan.json after creating the MLflow store: polling before
+        # would race it creating the same SQLite tables
+        _wait_for(lambda: (trials.parent / "plan.json").exists(), 120, "no plan.json", log)
         _wait_for(
             lambda: len(finished_by_key(trial_runs(tracking_uri, EXPERIMENT, name))) >= 2,
             300,
@@ -140,6 +143,8 @@ def test_resume_does_not_repeat_finished_trials(tmp_path: Path, tiny_bert_dir: P
     assert resumed == 0, (tmp_path / "run2.log").read_text()[-5000:]
     runs = trial_runs(tracking_uri, EXPERIMENT, name)
     assert finished_by_key(runs) == dict.fromkeys(keys, 1)
+    # runs the killed driver left RUNNING were closed and reused: one run per key, none open
+    assert len(runs) == len(keys) and {r.info.status for r in runs} == {"FINISHED"}
     by_key = {r.data.tags["s3delta.key"]: r for r in runs}
     for key in done_before:  # finished before the interruption: not started again
         folder = Path(by_key[key].data.tags["s3delta.local.output_dir"])
