@@ -106,7 +106,7 @@ def _structure(chosen: list[str], sizes: dict[str, int], budget: int) -> dict[st
     for name in chosen:
         path, kind = name.rsplit(":", 1)
         where = parse_position(name)
-        rank = 1 if kind == "lora" else None
+        rank = 1  # as `Structure` writes it: the LoRA rank field is 1 for every kind
         entries.append(
             {"path": path, "kind": kind, "size": sizes[name], "rank": rank}
             | {"layer": where.layer, "role": where.role, "stack": where.stack}

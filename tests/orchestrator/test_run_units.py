@@ -20,6 +20,7 @@ from orchestrator.runner.settings import resolve_settings
 from orchestrator.runner.study import CONFIG_ATTR, make_pruner, make_storage, open_study
 from orchestrator.runner.tracking import SweepTracker
 from orchestrator.sweep import load_sweep
+from orchestrator.sweep.locations import with_installed_driver
 
 
 @pytest.fixture
@@ -87,12 +88,19 @@ def test_settings_defaults_then_env_then_yaml_then_option(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
     monkeypatch.setenv("S3DELTA_OPTUNA_STORAGE", "postgresql://env@h/db")
     got = resolve_settings(sweep)
-    assert (got.tracking_uri, got.storage_url) == ("http://127.0.0.1:5999", "postgresql://env@h/db")
+    # postgresql:// gets the installed driver (orchestrator.sweep.locations.with_installed_driver)
+    assert (got.tracking_uri, got.storage_url) == (
+        "http://127.0.0.1:5999",
+        with_installed_driver("postgresql://env@h/db"),
+    )
     assert got.artifact_root is None
 
     yaml_sweep = _sweep(clean_env, storage="postgresql://yaml@h/db", mlflow="http://yaml:1")
     got = resolve_settings(yaml_sweep)
-    assert (got.tracking_uri, got.storage_url) == ("http://yaml:1", "postgresql://yaml@h/db")
+    assert (got.tracking_uri, got.storage_url) == (
+        "http://yaml:1",
+        with_installed_driver("postgresql://yaml@h/db"),
+    )
 
     got = resolve_settings(
         yaml_sweep,
@@ -104,7 +112,7 @@ def test_settings_defaults_then_env_then_yaml_then_option(
     assert got.run_dir == clean_env / "elsewhere"
     assert (got.tracking_uri, got.storage_url, got.address) == (
         "http://opt:2",
-        "postgresql://opt@h/db",
+        with_installed_driver("postgresql://opt@h/db"),
         "10.0.0.1:6380",
     )
 
