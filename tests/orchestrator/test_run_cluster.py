@@ -86,6 +86,8 @@ def test_job_submit_records_every_trial_once_with_artifacts(
         assert finished_by_key(runs) == dict.fromkeys(keys, 1)
         assert len(runs) == len(keys)  # no failed or killed leftovers either
 
+        from mlflow.tracking import MlflowClient
+
         from orchestrator.client import Client
 
         client = Client(tracking_uri, EXPERIMENT)
@@ -93,7 +95,10 @@ def test_job_submit_records_every_trial_once_with_artifacts(
         assert len(table) == len(keys)
         for run in runs:
             tags = run.data.tags
-            assert tags["mlflow.parentRunId"] == client.sweep_run_id(SWEEP)
+            # trial -> its cell run (task x method x budget) -> the sweep run
+            cell = MlflowClient(tracking_uri).get_run(tags["mlflow.parentRunId"])
+            assert cell.data.tags["s3delta.kind"] == "cell"
+            assert cell.data.tags["mlflow.parentRunId"] == client.sweep_run_id(SWEEP)
             assert run.data.params["seed"] == tags["s3delta.seed"]
             assert {"dev_score", "test_score", "delta_params", "budget_fraction"} <= set(
                 run.data.metrics

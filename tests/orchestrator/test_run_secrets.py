@@ -10,6 +10,7 @@ which must work with the installed driver). After a whole `s3delta validate` and
 from __future__ import annotations
 
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,8 @@ def test_the_storage_password_is_never_printed_or_stored(
     sweep = render_sweep(
         "tiny_one_budget.yaml",
         work,
-        name=f"secrets-{tmp_path.name[-12:]}".replace("_", "-"),
+        # the PostgreSQL database outlives the test: a fresh name per run, never a rerun
+        name=f"secrets-{uuid.uuid4().hex[:10]}",
         model=tiny_bert_dir,
         data=SHARED_DATA,
         storage=storage,

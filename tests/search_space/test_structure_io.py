@@ -135,6 +135,7 @@ def test_peft_round_trip_matches_ours(tmp_path, tiny_bert_dir):
 
 
 def test_peft_reports_what_it_cannot_express(tmp_path, tiny_bert_dir):
+    """LRA has no PEFT form; BitFit on a Linear does (PEFT's lora_bias), so only LRA is listed."""
     model = AutoModel.from_pretrained(tiny_bert_dir)
     entries = (
         StructureEntry("encoder.layer.0.attention.self.query", "lora", 64),
@@ -143,9 +144,7 @@ def test_peft_reports_what_it_cannot_express(tmp_path, tiny_bert_dir):
     )
     s = Structure(entries, "tiny", backbone_params(model), None)
     deltas = apply_structure(model, s)
-    with pytest.raises(
-        PeftExportError, match=r"intermediate.dense:bitfit.*single Linear.*attention:lra"
-    ):
+    with pytest.raises(PeftExportError, match=r"1 entries.*attention:lra") as refused:
         export_peft(
             s, deltas.named_tensors(), AutoModel.from_pretrained(tiny_bert_dir), tmp_path / "p"
         )
@@ -156,9 +155,7 @@ def test_peft_reports_what_it_cannot_express(tmp_path, tiny_bert_dir):
         tmp_path / "p",
         partial=True,
     )
+    assert "intermediate.dense:bitfit" not in str(refused.value)
     listed = json.loads((tmp_path / "p" / "s3delta_unsupported.json").read_text())
-    assert set(listed) == {
-        "encoder.layer.0.intermediate.dense:bitfit",
-        "encoder.layer.1.attention:lra",
-    }
+    assert set(listed) == {"encoder.layer.1.attention:lra"}
     assert not support.complete
