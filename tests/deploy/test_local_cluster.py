@@ -85,15 +85,21 @@ def test_local_cluster_start_status_stop(cluster_env: dict[str, str]) -> None:
         assert reply.status == 200
 
     # Ray's own CLI, not the script's check: two active nodes behind GCS port ray_port.
-    ray_status = subprocess.run(
-        [str(RAY), "status", "--address", f"127.0.0.1:{ray_port}"],
-        env=cluster_env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert ray_status.returncode == 0, ray_status.stderr
-    active = ray_status.stdout.split("Active:")[1].split("Pending:")[0]
+    # The autoscaler's report lags the GCS by a few seconds on a loaded machine: poll it.
+    deadline = time.monotonic() + 60
+    while True:
+        ray_status = subprocess.run(
+            [str(RAY), "status", "--address", f"127.0.0.1:{ray_port}"],
+            env=cluster_env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert ray_status.returncode == 0, ray_status.stderr
+        active = ray_status.stdout.split("Active:")[1].split("Pending:")[0]
+        if active.count("node_") == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(2)
     assert active.count("node_") == 2, ray_status.stdout
 
     databases = subprocess.run(
