@@ -16,6 +16,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from orchestrator.comparison_types import (
     Comparison,
@@ -24,6 +25,7 @@ from orchestrator.comparison_types import (
     SeedScore,
 )
 from orchestrator.paired import (
+    PairedStats,
     accuracy_se_points,
     differences,
     mean_std,
@@ -123,17 +125,8 @@ def _row(
         method=method,
         baseline=baseline,
         baseline_budget=baseline_budget,
-        n_pairs=result.n,
         seeds=seeds,
-        diffs=tuple(differences(a, b)),
-        mean_diff_points=result.mean,
-        ci_low=result.ci_low,
-        ci_high=result.ci_high,
-        p_value=result.p_value,
-        wilcoxon_p=result.wilcoxon_p,
-        wins=result.wins,
-        ties=result.ties,
-        losses=result.losses,
+        **_stat_fields(result, a, b),
         a_mean=a_mean,
         a_std=a_std,
         b_mean=b_mean,
@@ -149,6 +142,22 @@ def _row(
         missing=tuple(sorted(missing, key=lambda m: (m.seed, m.lacking))),
         note="; ".join(n for n in (result.note, size_note) if n),
     )
+
+
+def _stat_fields(result: PairedStats, a: list[float], b: list[float]) -> dict[str, Any]:
+    """The `PairedComparison` fields that come straight from the paired statistics."""
+    return {
+        "n_pairs": result.n,
+        "diffs": tuple(differences(a, b)),
+        "mean_diff_points": result.mean,
+        "ci_low": result.ci_low,
+        "ci_high": result.ci_high,
+        "p_value": result.p_value,
+        "wilcoxon_p": result.wilcoxon_p,
+        "wins": result.wins,
+        "ties": result.ties,
+        "losses": result.losses,
+    }
 
 
 def _pooled_row(
@@ -168,17 +177,8 @@ def _pooled_row(
         method=method,
         baseline=baseline,
         baseline_budget=rows[0].baseline_budget,
-        n_pairs=result.n,
         seeds=(),
-        diffs=tuple(differences(a, b)),
-        mean_diff_points=result.mean,
-        ci_low=result.ci_low,
-        ci_high=result.ci_high,
-        p_value=result.p_value,
-        wilcoxon_p=result.wilcoxon_p,
-        wins=result.wins,
-        ties=result.ties,
-        losses=result.losses,
+        **_stat_fields(result, a, b),
         a_mean=mean_std(a)[0],
         a_std=math.nan,  # a std over tasks would mix task difficulty into it
         b_mean=mean_std(b)[0],
