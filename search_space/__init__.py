@@ -1,23 +1,71 @@
 """search_space: delta modules, candidate positions, gates, budgets and structures.
 
 Pure PyTorch (plus transformers for loading and PEFT for export); never imports Ray
-or MLflow.
+or MLflow. The names below load on first use (PEP 562), so that importing a light
+submodule such as `search_space.budget` (sweep validation does) does not import torch.
 """
 
 from __future__ import annotations
 
-from search_space.apply import apply_structure, freeze, structure_from_candidates
-from search_space.backbone import load_backbone, resolve_model_path
-from search_space.budget import BudgetError, BudgetSpec, parse_budget
-from search_space.delta_set import DeltaSet, DeltaSpec
-from search_space.discretize import greedy_select, random_select
-from search_space.families import UnsupportedModelError
-from search_space.gates import GlobalSigmoidGates, solve_shift
-from search_space.manual import MANUAL_NAMES, manual_structure
-from search_space.positions import SPACES, Candidate, backbone_params, find_candidates, find_sites
-from search_space.structure import Structure, StructureEntry, StructureFormatError
-from search_space.supernet import GatedSupernet
-from search_space.weights import BackboneMismatchError, backbone_fingerprint, read_delta, save_delta
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from search_space.apply import apply_structure, freeze, structure_from_candidates
+    from search_space.backbone import load_backbone, resolve_model_path
+    from search_space.budget import BudgetError, BudgetSpec, parse_budget
+    from search_space.delta_set import DeltaSet, DeltaSpec
+    from search_space.discretize import greedy_select, random_select
+    from search_space.families import UnsupportedModelError
+    from search_space.gates import GlobalSigmoidGates, solve_shift
+    from search_space.manual import MANUAL_NAMES, manual_structure
+    from search_space.positions import (
+        SPACES,
+        Candidate,
+        backbone_params,
+        find_candidates,
+        find_sites,
+    )
+    from search_space.structure import Structure, StructureEntry, StructureFormatError
+    from search_space.supernet import GatedSupernet
+    from search_space.weights import (
+        BackboneMismatchError,
+        backbone_fingerprint,
+        read_delta,
+        save_delta,
+    )
+
+# submodule -> the names it exports here (the TYPE_CHECKING imports above, for type checkers)
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "apply": ("apply_structure", "freeze", "structure_from_candidates"),
+    "backbone": ("load_backbone", "resolve_model_path"),
+    "budget": ("BudgetError", "BudgetSpec", "parse_budget"),
+    "delta_set": ("DeltaSet", "DeltaSpec"),
+    "discretize": ("greedy_select", "random_select"),
+    "families": ("UnsupportedModelError",),
+    "gates": ("GlobalSigmoidGates", "solve_shift"),
+    "manual": ("MANUAL_NAMES", "manual_structure"),
+    "positions": ("SPACES", "Candidate", "backbone_params", "find_candidates", "find_sites"),
+    "structure": ("Structure", "StructureEntry", "StructureFormatError"),
+    "supernet": ("GatedSupernet",),
+    "weights": ("BackboneMismatchError", "backbone_fingerprint", "read_delta", "save_delta"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule that defines `name` on first access."""
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_MODULE_OF])
+
 
 __all__ = [
     "MANUAL_NAMES",

@@ -75,12 +75,12 @@ def structure_file_problems(sweep: SweepConfig) -> list[str]:
 
     Sizes, positions and the budget are checked against the backbone when the trial
     applies it (`search_space.structure_check`)."""
-    from search_space.structure import Structure, StructureFormatError
-
     problems = []
     for index, method in enumerate(sweep.methods):
         if not (method.startswith("manual/") and method.endswith(".json")):
             continue
+        from search_space.structure import Structure, StructureFormatError
+
         try:
             structure = Structure.load(method[len("manual/") :])
         except (StructureFormatError, OSError, UnicodeDecodeError, ValueError) as err:

@@ -9,24 +9,69 @@ Typical use::
     encoded = data.encode_for_encoder(spec, splits.train, tokenizer, max_length=128)
     for batch in data.batches(encoded, 32, seed=1): ...
     scores = data.compute_metrics(spec, predictions, [e.label for e in splits.dev])
+
+The names load on first use (PEP 562): the task table (`workers.data.tasks`), which
+sweep validation reads, must not pull in scikit-learn and scipy with the metrics.
 """
 
-from workers.data.batching import batches, length_order
-from workers.data.encoder_inputs import encode_for_encoder
-from workers.data.errors import TaskDataError
-from workers.data.examples import Example, TaskData
-from workers.data.hub import hub_rows_to_examples, load_hub, load_task
-from workers.data.local_files import load_local
-from workers.data.metrics import compute_metrics, primary_score
-from workers.data.protocol import (
-    Splits,
-    cap_examples,
-    cap_splits,
-    make_splits,
-    split_validation_as_train,
-)
-from workers.data.t5_inputs import decode_t5_predictions, encode_for_t5
-from workers.data.tasks import TASKS, TaskSpec, UnknownTaskError, get_task
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from workers.data.batching import batches, length_order
+    from workers.data.encoder_inputs import encode_for_encoder
+    from workers.data.errors import TaskDataError
+    from workers.data.examples import Example, TaskData
+    from workers.data.hub import hub_rows_to_examples, load_hub, load_task
+    from workers.data.local_files import load_local
+    from workers.data.metrics import compute_metrics, primary_score
+    from workers.data.protocol import (
+        Splits,
+        cap_examples,
+        cap_splits,
+        make_splits,
+        split_validation_as_train,
+    )
+    from workers.data.t5_inputs import decode_t5_predictions, encode_for_t5
+    from workers.data.tasks import TASKS, TaskSpec, UnknownTaskError, get_task
+
+# submodule -> the names it exports here (the TYPE_CHECKING imports above, for type checkers)
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "batching": ("batches", "length_order"),
+    "encoder_inputs": ("encode_for_encoder",),
+    "errors": ("TaskDataError",),
+    "examples": ("Example", "TaskData"),
+    "hub": ("hub_rows_to_examples", "load_hub", "load_task"),
+    "local_files": ("load_local",),
+    "metrics": ("compute_metrics", "primary_score"),
+    "protocol": (
+        "Splits",
+        "cap_examples",
+        "cap_splits",
+        "make_splits",
+        "split_validation_as_train",
+    ),
+    "t5_inputs": ("decode_t5_predictions", "encode_for_t5"),
+    "tasks": ("TASKS", "TaskSpec", "UnknownTaskError", "get_task"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule that defines `name` on first access."""
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_MODULE_OF])
+
 
 __all__ = [
     "TASKS",
