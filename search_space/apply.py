@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from torch import nn
 
 from search_space.delta_set import DeltaSet, DeltaSpec
+from search_space.deltas import get_kind
 from search_space.positions import Candidate, find_sites
 from search_space.structure import Structure, StructureEntry
 from search_space.structure_check import StructureMismatchError, check_structure
@@ -27,7 +28,7 @@ def structure_specs(model: nn.Module, structure: Structure) -> list[DeltaSpec]:
     check_structure(structure, model, f"structure for {structure.backbone!r}")
     sites = {s.path: s for s in find_sites(model)}
     return [
-        DeltaSpec(sites[entry.path], entry.kind, entry.rank, entry.width or 24)
+        DeltaSpec(sites[entry.path], entry.kind, get_kind(entry.kind).load_options(entry.options))
         for entry in structure.entries
     ]
 

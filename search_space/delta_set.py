@@ -13,17 +13,16 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from search_space.deltas import Delta, GateSlot, Site, make_delta
+from search_space.deltas import Delta, GateSlot, KindOptions, Site, make_delta
 
 
 @dataclass(frozen=True)
 class DeltaSpec:
-    """What to insert where: a site, a kind and the kind's options."""
+    """What to insert where: a site, a kind and the kind's options (None: its defaults)."""
 
     site: Site
     kind: str
-    rank: int = 1
-    width: int = 24
+    options: KindOptions | None = None
 
     @property
     def name(self) -> str:
@@ -32,13 +31,6 @@ class DeltaSpec:
 
 def _key(name: str) -> str:
     return name.replace(".", "__")
-
-
-def _norm_eps(module: nn.Module) -> float:
-    eps = getattr(module, "eps", None)
-    if eps is None:
-        eps = getattr(module, "variance_epsilon", None)
-    return 1e-6 if eps is None else float(eps)
 
 
 class DeltaSet(nn.Module):
@@ -57,9 +49,7 @@ class DeltaSet(nn.Module):
         self.deltas = nn.ModuleDict()
         for index, spec in enumerate(specs):
             target = modules[spec.site.path]
-            delta = make_delta(
-                spec.kind, spec.site, spec.rank, lora_scale, spec.width, _norm_eps(target)
-            )
+            delta = make_delta(spec.kind, spec.site, target, spec.options, lora_scale)
             delta.attach(target, slot, index)
             self.deltas[_key(spec.name)] = delta
             self.names.append(spec.name)

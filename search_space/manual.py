@@ -2,45 +2,55 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from torch import nn
 
-from search_space.deltas import Site, delta_size
+from search_space.deltas import get_kind
 from search_space.positions import backbone_params, find_sites
 from search_space.structure import Structure, StructureEntry
 
-MANUAL_NAMES = ("lora-qv-r8", "lora-qv-r1", "adapter", "bitfit", "lnfit", "lra-all")
+
+@dataclass(frozen=True)
+class Baseline:
+    """One kind, with fixed options, on every site it may sit on (or only those roles)."""
+
+    kind: str
+    options: dict[str, int] = field(default_factory=dict)
+    roles: tuple[str, ...] = ()  # empty: every site of the kind's site types
 
 
-def _entry(site: Site, kind: str, rank: int = 1, width: int = 0) -> StructureEntry:
-    size = delta_size(kind, site, rank=rank, adapter_width=width or 24)
-    return StructureEntry(site.path, kind, size, rank, width, site.layer, site.role, site.stack)
+BASELINES: dict[str, Baseline] = {
+    "lora-qv-r8": Baseline("lora", {"rank": 8}, ("q", "v")),
+    "lora-qv-r1": Baseline("lora", {"rank": 1}, ("q", "v")),
+    "adapter": Baseline("adapter"),
+    "bitfit": Baseline("bitfit"),
+    "lnfit": Baseline("lnfit"),
+    "lra-all": Baseline("lra"),
+}
+MANUAL_NAMES: tuple[str, ...] = tuple(BASELINES)
 
 
 def manual_structure(
-    name: str, model: nn.Module, backbone: str, adapter_width: int = 24
+    name: str, model: nn.Module, backbone: str, adapter_width: int | None = None
 ) -> Structure:
     """The named baseline on ``model``: LoRA on q,v (r=8 or 1), adapters after attention and
-    FFN blocks, BitFit on every Linear and norm, LNFit on every norm, LRA after every block."""
-    sites = find_sites(model)
-    if name in ("lora-qv-r8", "lora-qv-r1"):
-        rank = 8 if name.endswith("r8") else 1
-        entries = [
-            _entry(s, "lora", rank)
-            for s in sites
-            if s.site_type == "linear" and s.role in ("q", "v")
-        ]
-    elif name == "adapter":
-        entries = [
-            _entry(s, "adapter", width=adapter_width) for s in sites if s.site_type == "block"
-        ]
-    elif name == "bitfit":
-        entries = [_entry(s, "bitfit") for s in sites if s.site_type in ("linear", "norm")]
-    elif name == "lnfit":
-        entries = [_entry(s, "lnfit") for s in sites if s.site_type == "norm"]
-    elif name == "lra-all":
-        entries = [_entry(s, "lra") for s in sites if s.site_type == "block"]
-    else:
+    FFN blocks, BitFit on every Linear and norm, LNFit on every norm, LRA after every block.
+    ``adapter_width`` (a trial setting) overrides the adapter kind's default width."""
+    if name not in BASELINES:
         raise ValueError(f"unknown manual baseline {name!r}: use one of {', '.join(MANUAL_NAMES)}")
+    baseline = BASELINES[name]
+    kind = get_kind(baseline.kind)
+    values = dict(baseline.options)
+    if baseline.kind == "adapter" and adapter_width is not None:
+        values["width"] = adapter_width
+    options = kind.parse_options(values)
+    saved = tuple(options.values().items())
+    entries = [
+        StructureEntry(s.path, kind.name, kind.size(s, options), saved, s.layer, s.role, s.stack)
+        for s in find_sites(model)
+        if s.site_type in kind.sites and (not baseline.roles or s.role in baseline.roles)
+    ]
     return Structure(
         entries=tuple(entries),
         backbone=backbone,

@@ -11,7 +11,8 @@ Expressible:
   and bias beta + b).
 Not expressible: ``lra`` (a rank-1 factorised bottleneck with a GELU after a whole block)
 and ``adapter`` (PEFT has no sequential bottleneck adapter after a block), and BitFit/LNFit
-on a bias-free RMSNorm (T5). Those are reported by `peft_support` and make `export_peft`
+on a bias-free RMSNorm (T5). Each kind says where its entries go (`DeltaKind.peft`, a
+`PeftPlacement` or the reason it has none) in its own file under search_space/deltas/. Those are reported by `peft_support` and make `export_peft`
 fail unless ``partial=True``, in which case they are listed in ``s3delta_unsupported.json``
 next to the adapter: never silently dropped (the caller also measures the change in output).
 
@@ -30,6 +31,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from search_space.deltas import PeftPlacement, find_kind
 from search_space.structure import Structure, StructureEntry
 
 
@@ -43,6 +45,7 @@ class PeftSupport:
 
     supported: list[StructureEntry] = field(default_factory=list)
     unsupported: dict[str, str] = field(default_factory=dict)  # entry name -> reason
+    placements: dict[str, PeftPlacement] = field(default_factory=dict)  # entry name -> where
 
     @property
     def complete(self) -> bool:
@@ -53,39 +56,22 @@ def peft_support(structure: Structure, model: nn.Module) -> PeftSupport:
     modules = dict(model.named_modules())
     support = PeftSupport()
     for e in structure.entries:
-        target = modules.get(e.path)
-        if (
-            e.kind == "lora"
-            or (e.kind == "bitfit" and isinstance(target, nn.Linear))
-            or (
-                e.kind in ("lnfit", "bitfit")
-                and isinstance(target, nn.LayerNorm)
-                and (e.kind == "lnfit" or target.bias is not None)
-            )
-        ):
-            support.supported.append(e)
-        elif e.kind == "bitfit":
-            support.unsupported[e.name] = "the norm has no bias to merge a BitFit delta into"
-        elif e.kind in ("lnfit",):
-            support.unsupported[e.name] = (
-                "only torch LayerNorm gains export through modules_to_save"
-            )
-        elif e.kind == "lra":
-            support.unsupported[e.name] = (
-                "PEFT has no low-rank adapter after a whole block (LRA: rank-1 factorised "
-                "down/up projections with a GELU)"
-            )
+        kind = find_kind(e.kind)
+        placed = (
+            f"PEFT has no {e.kind!r} module"
+            if kind is None or kind.peft is None
+            else kind.peft(modules.get(e.path), kind.load_options(e.options))
+        )
+        if isinstance(placed, str):
+            support.unsupported[e.name] = placed
         else:
-            support.unsupported[e.name] = f"PEFT has no {e.kind!r} module"
+            support.supported.append(e)
+            support.placements[e.name] = placed
     return support
 
 
-def _linear_bitfits(supported: list[StructureEntry], modules: dict[str, nn.Module]) -> set[str]:
-    return {
-        e.path
-        for e in supported
-        if e.kind == "bitfit" and isinstance(modules.get(e.path), nn.Linear)
-    }
+def _tensor(tensors: dict[str, torch.Tensor], entry: StructureEntry, name: str) -> torch.Tensor:
+    return tensors[f"{entry.name}.{name}"]
 
 
 def export_peft(
@@ -110,15 +96,17 @@ def export_peft(
             "export with --format native (format='native') for the exact model, or with "
             "--partial (partial=True) to export the rest, list these and measure the change"
         )
-    base_modules = dict(base_model.named_modules())
-    loras = [e for e in support.supported if e.kind == "lora"]
-    linear_biases = _linear_bitfits(support.supported, base_modules)
-    norms = sorted(
-        {e.path for e in support.supported if e.kind != "lora" and e.path not in linear_biases}
-    )
-    ranks = {e.path: e.rank for e in loras}
-    alphas = {e.path: lora_scale * e.rank for e in loras}
-    for path in linear_biases - set(ranks):  # bias only: a rank-1 LoRA with zero A and B
+    by_slot: dict[str, list[tuple[StructureEntry, PeftPlacement]]] = {}
+    for e in support.supported:
+        placed = support.placements[e.name]
+        by_slot.setdefault(placed.slot, []).append((e, placed))
+    loras = {e.path: (e, p) for e, p in by_slot.get("lora", [])}
+    linear_biases = {e.path: (e, p) for e, p in by_slot.get("lora_bias", [])}
+    norm_parts = by_slot.get("norm_weight", []) + by_slot.get("norm_bias", [])
+    norms = sorted({e.path for e, _ in norm_parts})
+    ranks = {path: p.rank for path, (_, p) in loras.items()}
+    alphas = {path: lora_scale * p.rank for path, (_, p) in loras.items()}
+    for path in sorted(set(linear_biases) - set(ranks)):  # bias only: a rank-1 LoRA with zero A and B
         ranks[path], alphas[path] = 1, 1.0
     if not ranks:
         raise PeftExportError(
@@ -139,30 +127,29 @@ def export_peft(
     )
     peft_model = get_peft_model(base_model, config)
     modules = dict(peft_model.base_model.model.named_modules())  # type: ignore[union-attr]
-    lora_names = {e.path: e.name for e in loras}
     with torch.no_grad():
         for path in ranks:
             layer = modules[path]
             a = layer.lora_A["default"]  # type: ignore[index]
             b = layer.lora_B["default"]  # type: ignore[index]
-            if path in lora_names:
-                a.weight.copy_(tensors[f"{lora_names[path]}.lora_A"])
-                b.weight.copy_(tensors[f"{lora_names[path]}.lora_B"])
+            if path in loras:
+                entry, placed = loras[path]
+                a.weight.copy_(_tensor(tensors, entry, placed.tensors[0]))
+                b.weight.copy_(_tensor(tensors, entry, placed.tensors[1]))
             else:
                 a.weight.zero_()
                 b.weight.zero_()
-            if b.bias is not None:  # lora_bias: the BitFit delta over this Linear, or zero
-                bias = tensors.get(f"{path}:bitfit.bias")
+            if b.bias is not None:  # lora_bias: the bias delta over this Linear, or zero
                 scaling = alphas[path] / ranks[path]
-                b.bias.copy_(torch.zeros_like(b.bias) if bias is None else bias / scaling)
-        for path in norms:
-            ln = modules[path].modules_to_save["default"]  # type: ignore[index]
-            gain = tensors.get(f"{path}:lnfit.weight")
-            bias = tensors.get(f"{path}:bitfit.bias")
-            if gain is not None:
-                ln.weight.add_(gain)
-            if bias is not None:
-                ln.bias.add_(bias)
+                if path in linear_biases:
+                    entry, placed = linear_biases[path]
+                    b.bias.copy_(_tensor(tensors, entry, placed.tensors[0]) / scaling)
+                else:
+                    b.bias.copy_(torch.zeros_like(b.bias))
+        for entry, placed in norm_parts:
+            ln = modules[entry.path].modules_to_save["default"]  # type: ignore[index]
+            target = ln.weight if placed.slot == "norm_weight" else ln.bias
+            target.add_(_tensor(tensors, entry, placed.tensors[0]))
     out = Path(out_dir)
     peft_model.peft_config["default"].base_model_name_or_path = structure.backbone
     with warnings.catch_warnings():

@@ -2,32 +2,48 @@
 
 Space ``M`` (mixed, default): {lora, bitfit} on every Linear, {lnfit, bitfit} on every
 norm, ``lra`` after every attention and FFN block. Space ``L``: rank-1 LoRA on every
-Linear. A candidate is named ``<module path>:<kind>``.
+Linear. Each kind says which spaces offer it (`DeltaKind.spaces`, in the delta registry),
+and a space's candidates use the kind's default options. A candidate is named
+``<module path>:<kind>``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from torch import nn
 
-from search_space.deltas import Site, delta_size
+from search_space.deltas import KindOptions, Site, get_kind, space_kinds, space_names
 from search_space.families import FAMILIES, ROLE_MAP, UnsupportedModelError, family_of
 
-SPACES: dict[str, dict[str, tuple[str, ...]]] = {
-    "M": {"linear": ("lora", "bitfit"), "norm": ("lnfit", "bitfit"), "block": ("lra",)},
-    "L": {"linear": ("lora",), "norm": (), "block": ()},
-}
+
+class _Spaces(Mapping[str, dict[str, tuple[str, ...]]]):
+    """Space -> site type -> kinds offered there: a live view of the delta registry."""
+
+    def __getitem__(self, space: str) -> dict[str, tuple[str, ...]]:
+        if space not in space_names():
+            raise KeyError(space)
+        return space_kinds(space)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(space_names())
+
+    def __len__(self) -> int:
+        return len(space_names())
+
+
+SPACES: Mapping[str, dict[str, tuple[str, ...]]] = _Spaces()
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """One delta kind at one site, with its exact trainable size."""
+    """One delta kind at one site, with its exact trainable size and its options."""
 
     site: Site
     kind: str
     size: int
-    rank: int = 1
+    options: KindOptions | None = None  # None: the kind's defaults
 
     @property
     def name(self) -> str:
@@ -78,11 +94,13 @@ def find_candidates(model: nn.Module, space: str = "M") -> list[Candidate]:
     if space not in SPACES:
         raise ValueError(f"unknown space {space!r}: use 'M' (mixed, default) or 'L' (rank-1 LoRA)")
     kinds_by_type = SPACES[space]
-    return [
-        Candidate(site, kind, delta_size(kind, site))
-        for site in find_sites(model)
-        for kind in kinds_by_type[site.site_type]
-    ]
+    out = []
+    for site in find_sites(model):
+        for name in kinds_by_type[site.site_type]:
+            kind = get_kind(name)
+            options = kind.options()
+            out.append(Candidate(site, name, kind.size(site, options), options))
+    return out
 
 
 def backbone_params(model: nn.Module) -> int:

@@ -2,12 +2,18 @@
 
 A structure is a list of (position, kind, size) entries plus what they were chosen
 for: the budget and the backbone. It is what users fetch, ship and retrain.
+
+An entry's JSON holds its kind's own options (hyperparameters) as fields of their own,
+e.g. ``"rank": 8`` on a LoRA entry or ``"width": 24`` on an adapter; which names a kind
+has is the delta registry's business (`search_space.deltas`), checked when the structure
+is applied, so reading a file needs no torch. Files written before the registry carry
+``rank`` and ``width`` on every entry; they still load (see `DeltaKind.load_options`).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,13 +30,14 @@ class StructureFormatError(ValueError):
 
 @dataclass(frozen=True)
 class StructureEntry:
-    """One chosen delta: module path, kind, exact size and kind options."""
+    """One chosen delta: module path, kind, exact size and the kind's options as saved
+    ((name, whole number) pairs, e.g. ``(("rank", 8),)``; a missing name takes the kind's
+    default)."""
 
     path: str
     kind: str
     size: int
-    rank: int = 1  # lora rank
-    width: int = 0  # adapter bottleneck width
+    options: tuple[tuple[str, int], ...] = ()
     layer: int = -1
     role: str = ""
     stack: str = "encoder"
@@ -39,10 +46,23 @@ class StructureEntry:
     def name(self) -> str:
         return f"{self.path}:{self.kind}"
 
+    def to_dict(self) -> dict[str, Any]:
+        """The entry's JSON object: its options sit between ``size`` and ``layer``."""
+        return {
+            "path": self.path,
+            "kind": self.kind,
+            "size": self.size,
+            **dict(self.options),
+            "layer": self.layer,
+            "role": self.role,
+            "stack": self.stack,
+        }
+
     @classmethod
     def from_candidate(cls, c: Candidate) -> StructureEntry:
         s = c.site
-        return cls(s.path, c.kind, c.size, c.rank, 0, s.layer, s.role, s.stack)
+        options = () if c.options is None else tuple(c.options.values().items())
+        return cls(s.path, c.kind, c.size, options, s.layer, s.role, s.stack)
 
 
 @dataclass(frozen=True)
@@ -77,7 +97,7 @@ class Structure:
             "space": self.space,
             "total_size": self.total_size,
             "meta": dict(self.meta),
-            "entries": [asdict(e) for e in self.entries],
+            "entries": [e.to_dict() for e in self.entries],
         }
 
     @classmethod
@@ -127,12 +147,11 @@ class Structure:
         return cls.from_dict(data, source=str(path))
 
 
-_ENTRY_TYPES = {
+# an entry's own fields; every other field is one of its kind's options (a whole number)
+ENTRY_FIELDS = {
     "path": str,
     "kind": str,
     "size": int,
-    "rank": int,
-    "width": int,
     "layer": int,
     "role": str,
     "stack": str,
@@ -145,14 +164,13 @@ def _entry(raw: Any, index: int, source: str) -> StructureEntry:
     if not isinstance(raw, dict):
         raise StructureFormatError(f"{where}: expected an object with path, kind and size")
     for name, value in raw.items():
-        wanted = _ENTRY_TYPES.get(name)
-        if wanted is None:
-            raise StructureFormatError(
-                f"{where}: unknown field {name!r}; allowed: {', '.join(_ENTRY_TYPES)}"
-            )
+        wanted = ENTRY_FIELDS.get(name, int)
         if not isinstance(value, wanted) or isinstance(value, bool):
             kind = "a whole number" if wanted is int else "text"
-            raise StructureFormatError(f"{where}: {name} must be {kind}, got {value!r:.60}")
+            what = name if name in ENTRY_FIELDS else f"{name} (an option of the kind)"
+            raise StructureFormatError(f"{where}: {what} must be {kind}, got {value!r:.60}")
     if raw.get("size", 0) < 1:
         raise StructureFormatError(f"{where}: size must be a positive whole number")
-    return StructureEntry(**raw)
+    own = {k: v for k, v in raw.items() if k in ENTRY_FIELDS}
+    options = tuple((k, v) for k, v in raw.items() if k not in ENTRY_FIELDS)
+    return StructureEntry(**own, options=options)

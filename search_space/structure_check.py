@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from search_space.deltas import KIND_SITES, delta_size
+from search_space.deltas import find_kind
 from search_space.positions import backbone_params, find_sites
 from search_space.structure import Structure
 
@@ -47,13 +47,19 @@ def structure_problems(structure: Structure, model: nn.Module) -> list[str]:
                 f"{structure.backbone!r}); use a structure searched on this backbone"
             )
             continue
-        if site.site_type not in KIND_SITES.get(entry.kind, ()):
+        kind = find_kind(entry.kind)
+        if kind is None or site.site_type not in kind.sites:
             problems.append(f"{where}: kind {entry.kind!r} cannot sit on a {site.site_type}")
             continue
-        if entry.rank < 1 or entry.width < 0:
-            problems.append(f"{where}: rank must be at least 1 and width at least 0")
+        try:
+            options = kind.load_options(entry.options)
+        except (TypeError, ValueError) as err:
+            problems.append(f"{where}: {err}")
             continue
-        true_size = delta_size(entry.kind, site, rank=entry.rank, adapter_width=entry.width or 24)
+        if options.problems():
+            problems.append(f"{where}: {options.problems()[0]}")
+            continue
+        true_size = kind.size(site, options)
         if entry.size != true_size:
             problems.append(
                 f"{where}: claims size {entry.size:,} but a {entry.kind} there has "

@@ -38,7 +38,7 @@ class GatedSupernet(nn.Module):
         self.candidates = list(candidates)
         self.budget = budget
         self.slot = GateSlot()
-        specs = [DeltaSpec(c.site, c.kind, c.rank) for c in self.candidates]
+        specs = [DeltaSpec(c.site, c.kind, c.options) for c in self.candidates]
         self.delta_set = DeltaSet(backbone, specs, self.slot, lora_scale)
         self.gates = GlobalSigmoidGates(
             [c.size for c in self.candidates], budget, beta, rescale, gradient_projection

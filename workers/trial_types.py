@@ -64,7 +64,9 @@ class TrialConfig(BaseModel):
     # discretisation can never keep them, yet in the search they hold expected budget
     # (at 0.002% of MiniLM, 75% of the space's parameters sit in such candidates)
     search_fittable_only: bool = False
-    adapter_width: int = 24
+    # the adapter's bottleneck width for manual/adapter (None = the adapter kind's default,
+    # search_space/deltas/adapter.py)
+    adapter_width: int | None = None
     pooling: Literal["mean", "cls"] = "mean"
     select_on: Literal["score", "loss"] = "score"
     device: str = "auto"

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from search_space.deltas.base import Delta, Site
+from search_space.deltas.registry import BuildContext, DeltaKind, KindOptions
+
+
+@dataclass(frozen=True)
+class AdapterOptions(KindOptions):
+    """The bottleneck width m (the one place its default lives)."""
+
+    width: int = 24
 
 
 class AdapterDelta(Delta):
@@ -14,17 +24,33 @@ class AdapterDelta(Delta):
 
     kind = "adapter"
 
-    def __init__(self, hidden: int, width: int = 24):
+    def __init__(self, hidden: int, width: int):
         super().__init__()
         self.down = nn.Linear(hidden, width)
         self.up = nn.Linear(width, hidden)
         nn.init.zeros_(self.up.weight)
         nn.init.zeros_(self.up.bias)
 
-    @staticmethod
-    def size_at(site: Site, width: int = 24) -> int:
-        d = site.out_features
-        return 2 * d * width + width + d
-
     def delta(self, x: torch.Tensor, out: torch.Tensor, gate: torch.Tensor | float) -> torch.Tensor:
         return F.linear(F.gelu(self.down(out)), self.up.weight * gate, self.up.bias * gate)
+
+
+def _size(site: Site, options: AdapterOptions) -> int:
+    d, width = site.out_features, options.width
+    return 2 * d * width + width + d
+
+
+def _build(site: Site, options: AdapterOptions, ctx: BuildContext) -> AdapterDelta:
+    return AdapterDelta(site.out_features, options.width)
+
+
+# a manual baseline only (in no space); PEFT has no sequential bottleneck after a block
+ADAPTER = DeltaKind(
+    name="adapter",
+    sites=("block",),
+    options=AdapterOptions,
+    size=_size,
+    build=_build,
+    label="adapter",
+    color="#8c564b",
+)

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from search_space.deltas.base import Delta, Site
+from search_space.deltas.registry import BuildContext, DeltaKind, NoOptions, PeftPlacement
 
 
 class LNFitDelta(Delta):
@@ -22,10 +23,6 @@ class LNFitDelta(Delta):
         super().__init__()
         self.norm_kind, self.eps = norm_kind, eps
         self.weight = nn.Parameter(torch.zeros(hidden))
-
-    @staticmethod
-    def size_at(site: Site) -> int:
-        return site.out_features
 
     def normalise(self, x: torch.Tensor) -> torch.Tensor:
         xf = x.float()
@@ -41,3 +38,39 @@ class LNFitDelta(Delta):
         if self.norm_kind == "layernorm":  # one fused kernel: (w * gate) * norm(x)
             return F.layer_norm(x, (x.shape[-1],), self.weight * gate, None, self.eps)
         return (self.weight * gate) * self.normalise(x)
+
+
+def _norm_eps(module: nn.Module) -> float:
+    """The backbone norm's own epsilon (``eps`` or, in T5, ``variance_epsilon``)."""
+    eps = getattr(module, "eps", None)
+    if eps is None:
+        eps = getattr(module, "variance_epsilon", None)
+    return 1e-6 if eps is None else float(eps)
+
+
+def _size(site: Site, options: NoOptions) -> int:
+    return site.out_features
+
+
+def _build(site: Site, options: NoOptions, ctx: BuildContext) -> LNFitDelta:
+    return LNFitDelta(site.out_features, site.norm_kind, _norm_eps(ctx.target))
+
+
+def _peft(target: nn.Module | None, options: NoOptions) -> PeftPlacement | str:
+    """Added to a torch LayerNorm's weight (saved through ``modules_to_save``)."""
+    if isinstance(target, nn.LayerNorm):
+        return PeftPlacement("norm_weight", ("weight",))
+    return "only torch LayerNorm gains export through modules_to_save"
+
+
+LNFIT = DeltaKind(
+    name="lnfit",
+    sites=("norm",),
+    options=NoOptions,
+    size=_size,
+    build=_build,
+    spaces=("M",),
+    peft=_peft,
+    label="LNFit",
+    color="#2ca02c",
+)

@@ -106,9 +106,9 @@ def test_peft_round_trip_matches_ours(tmp_path, tiny_bert_dir):
     model = AutoModel.from_pretrained(tiny_bert_dir)
     ids = torch.tensor([[101, 2023, 2003, 1037, 3231, 102]])
     entries = (
-        StructureEntry("encoder.layer.0.attention.self.query", "lora", 8 * 64, rank=8),
-        StructureEntry("encoder.layer.1.attention.self.value", "lora", 64, rank=1),
-        StructureEntry("encoder.layer.1.output.dense", "lora", 2 * 96, rank=2),
+        StructureEntry("encoder.layer.0.attention.self.query", "lora", 8 * 64, (("rank", 8),)),
+        StructureEntry("encoder.layer.1.attention.self.value", "lora", 64, (("rank", 1),)),
+        StructureEntry("encoder.layer.1.output.dense", "lora", 2 * 96, (("rank", 2),)),
         StructureEntry("encoder.layer.0.attention.output.LayerNorm", "lnfit", 32),
         StructureEntry("encoder.layer.0.attention.output.LayerNorm", "bitfit", 32),
         StructureEntry("embeddings.LayerNorm", "lnfit", 32),

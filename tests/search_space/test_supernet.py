@@ -72,7 +72,7 @@ def test_gates_at_one_equal_backbone_plus_all_deltas(minilm):
     gated = _out(model, batch)
     tensors = net.delta_set.named_tensors()
     net.remove()
-    plain = DeltaSet(model, [DeltaSpec(c.site, c.kind, c.rank) for c in cands])
+    plain = DeltaSet(model, [DeltaSpec(c.site, c.kind, c.options) for c in cands])
     plain.load_named_tensors(tensors)
     try:
         ungated = _out(model, batch)
