@@ -1,8 +1,10 @@
 """`SweepConfig`: one validated sweep file (model, cells, training settings, tuning, services).
 
-Built by `orchestrator.sweep.load_sweep`, which adds the checks that cross sections
-and turns every failure into a ``<yaml.path>: <problem>; <fix>`` line. All paths and
-URLs held here are absolute.
+`SweepConfig.model_validate` makes every check: the fields (pydantic), then the rules
+across sections and the training values (`checks`), then, on a file with no other
+problem, sizes, data and structure files (`setup_checks`); every problem of a file is
+raised at once. `orchestrator.sweep.load_sweep` reads the YAML and turns each error
+into a ``<yaml.path>: <problem>; <fix>`` line. All paths and URLs held here are absolute.
 """
 
 from __future__ import annotations
@@ -16,21 +18,31 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
+from orchestrator.sweep.checks import semantic_problems
 from orchestrator.sweep.distributions import Categorical, Constant, Distribution
 from orchestrator.sweep.errors import short
 from orchestrator.sweep.limits import SEED_MAX, maximum
 from orchestrator.sweep.locations import resolve_path
+from orchestrator.sweep.problems import problem_errors, raise_errors, reraisable
 from orchestrator.sweep.sections import (
     MlflowSettings,
     OptunaSettings,
     PruningSettings,
     ResourceSettings,
     base_dir_of,
+)
+from orchestrator.sweep.setup_checks import (
+    count_problems,
+    data_problems,
+    device_problems,
+    structure_file_problems,
 )
 from orchestrator.sweep.trial_fields import coerce
 from search_space.budget import BudgetError, parse_budget
@@ -41,6 +53,9 @@ if TYPE_CHECKING:
     from orchestrator.sweep.plan import Plan
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+# Top-level keys starting with this are ignored (as in docker compose): the place to anchor
+# shared settings that sections merge in with ``<<: *name``.
+EXTENSION_PREFIX = "x-"
 HUB_ID = re.compile(r"^(?=.{1,96}$)[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 
 
@@ -131,6 +146,7 @@ class SweepConfig(BaseModel):
     methods: list[MethodName] = Field(min_length=1)
     budgets: list[BudgetText] = Field(default_factory=list)
     seeds: list[Seed] = Field(min_length=1)
+    # the `TrainingSettings` (`trial_fields`) this sweep sets, as the trial will hold them
     training: dict[str, Any] = Field(default_factory=dict)
     search_space: dict[str, Distribution] = Field(default_factory=dict)
     optuna: OptunaSettings = Field(default_factory=OptunaSettings)
@@ -190,9 +206,9 @@ class SweepConfig(BaseModel):
 
     @model_validator(mode="after")
     def _fill_defaults(self, info: ValidationInfo) -> SweepConfig:
-        """Name and pruning defaults; values held as the trial will hold them. ``run_dir``
-        stays None when the file does not set it: the runner's default (`orchestrator.paths`)
-        then applies, which differs inside a Ray job."""
+        """Name and pruning defaults. ``run_dir`` stays None when the file does not set it:
+        the runner's default (`orchestrator.paths`) then applies, which differs inside a
+        Ray job."""
         context = info.context or {}
         if self.name is None:
             stem = Path(str(context.get("source") or "sweep")).stem
@@ -200,14 +216,60 @@ class SweepConfig(BaseModel):
             self.name = name[: maximum("name_length")] or "sweep"
         if self.pruning.enabled is None:
             self.pruning.enabled = not self.optuna.multi_objective
-        try:
-            self.training = {key: coerce(key, value) for key, value in self.training.items()}
-            self.search_space = {
-                key: _coerced_distribution(key, dist) for key, dist in self.search_space.items()
-            }
-        except (ValueError, KeyError):
-            pass  # reported field by field by `checks.training_problems`/`search_space_problems`
         return self
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _whole_file(cls, data: Any, handler: ModelWrapValidatorHandler[SweepConfig]) -> SweepConfig:
+        """The fields, then the rules that read several of them, every problem at once.
+
+        Field errors (pydantic) and the training, search-space and cross-section rules
+        (`checks`, on the raw mapping, so they hold even where a field failed) are raised
+        together; the setup checks only run on a file with no other problem. Top-level
+        ``x-`` keys are dropped first."""
+        if not isinstance(data, dict):
+            return handler(data)
+        data = {
+            key: value
+            for key, value in data.items()
+            if not (isinstance(key, str) and key.startswith(EXTENSION_PREFIX))
+        }
+        config: SweepConfig | None = None
+        try:
+            config = handler(data)
+        except ValidationError as err:
+            errors = reraisable(err)
+        else:
+            errors = []
+        errors += problem_errors(semantic_problems(data))
+        raise_errors(cls.__name__, errors)
+        assert config is not None  # no errors: the handler returned
+        config._hold_as_trials_do()
+        raise_errors(cls.__name__, problem_errors(config._setup_problems()))
+        return config
+
+    def _hold_as_trials_do(self) -> None:
+        """Training and search-space values as the trial will hold them (``1`` -> ``1.0``
+        for a float field); only called once `checks` found them valid."""
+        self.training = {key: coerce(key, value) for key, value in self.training.items()}
+        self.search_space = {
+            key: _coerced_distribution(key, dist) for key, dist in self.search_space.items()
+        }
+
+    def _setup_problems(self) -> list[str]:
+        """Sizes against the limits, data files, the device, structure files (`setup_checks`)."""
+        cells_per_task = sum(len(self.budgets) if m.uses_budget else 1 for m in self.parsed_methods)
+        return (
+            count_problems(
+                seeds=len(self.seeds),
+                trials_per_cell=self.optuna.trials_per_cell,
+                tasks=len(self.tasks),
+                cells_per_task=cells_per_task,
+            )
+            + data_problems(self.tasks, self.data_dir)
+            + device_problems(self.training.get("device"), self.resources.gpus_per_trial)
+            + structure_file_problems(self.methods)
+        )
 
     @property
     def sweep_name(self) -> str:

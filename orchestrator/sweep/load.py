@@ -1,7 +1,8 @@
 """`load_sweep`: YAML file -> validated `SweepConfig`, or every problem at once.
 
-Problems come from three places (YAML parsing, pydantic field validation, the
-cross-section checks) and are merged in the order the fields appear in the file.
+Problems come from the YAML parser and from `SweepConfig`'s validation (its fields,
+then its rules across sections); each becomes one ``<yaml.path>: <problem>; <fix>``
+line, and the lines are listed in the order their keys appear in the file.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
-from orchestrator.sweep.checks import semantic_problems
 from orchestrator.sweep.config import SweepConfig
 from orchestrator.sweep.distributions import DISTRIBUTION_KEYS, DISTRIBUTION_TAGS
-from orchestrator.sweep.errors import Loc, SweepValidationError, describe_error
-from orchestrator.sweep.setup_checks import setup_problems
+from orchestrator.sweep.errors import Loc, SweepValidationError, describe_error, yaml_path
+from orchestrator.sweep.problems import PROBLEM_TYPE
 from orchestrator.sweep.trial_fields import training_fields
 from orchestrator.sweep.yaml_source import parse_yaml, read_yaml
 
@@ -34,31 +35,22 @@ def parse_sweep(text: str, base_dir: str | Path, source: str = "<string>") -> Sw
 
 
 def validate_sweep(raw: dict[str, Any], base_dir: Path, source: str) -> SweepConfig:
-    """Validate already-parsed sweep data (see `load_sweep`).
-
-    Top-level keys starting with ``x-`` are ignored (as in docker compose): the place to
-    anchor shared settings that sections merge in with ``<<: *name``."""
-    raw = {key: value for key, value in raw.items() if not key.startswith(EXTENSION_PREFIX)}
-    problems: list[str] = []
-    config: SweepConfig | None = None
+    """Validate already-parsed sweep data (see `load_sweep`); `base_dir` is where relative
+    paths resolve, `source` names the file in messages and gives the default name."""
     try:
-        config = SweepConfig.model_validate(
+        return SweepConfig.model_validate(
             raw, context={"base_dir": base_dir.resolve(), "source": source}
         )
     except ValidationError as err:
-        problems += [
-            describe_error(item, _clean_loc(tuple(item["loc"])), _allowed_keys(tuple(item["loc"])))
-            for item in err.errors()
-        ]
-    problems += semantic_problems(raw)
-    if config is not None and not problems:
-        problems += setup_problems(config)
-    if problems or config is None:
-        raise SweepValidationError(source, _in_file_order(_unique(problems), list(raw)))
-    return config
+        problems = [_line(item) for item in err.errors()]
+    raise SweepValidationError(source, _in_file_order(_unique(problems), list(raw)))
 
 
-EXTENSION_PREFIX = "x-"
+def _line(item: ErrorDetails) -> str:
+    loc = tuple(item["loc"])
+    if item["type"] == PROBLEM_TYPE:
+        return f"{yaml_path(loc)}: {item['msg']}"
+    return describe_error(item, _clean_loc(loc), _allowed_keys(loc))
 
 
 def _clean_loc(loc: Loc) -> Loc:

@@ -1,44 +1,43 @@
 """Checks on a sweep that passed field validation: sizes, data files, devices, structure files.
 
-These need the validated values (absolute paths, normalised budgets) so they run after
-pydantic, and every one reads only: nothing is created, started or downloaded.
+They need the validated values (absolute paths, normalised budgets), so `SweepConfig`
+runs them last, on a file with no other problem; each takes the fields it reads (not
+the sweep, which would make this module and `config` import each other) and reads
+only: nothing is created, started or downloaded.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 from orchestrator.sweep.limits import over_limit
 
-if TYPE_CHECKING:
-    from orchestrator.sweep.config import SweepConfig
 
-
-def count_problems(sweep: SweepConfig) -> list[str]:
+def count_problems(
+    *, seeds: int, trials_per_cell: int, tasks: int, cells_per_task: int
+) -> list[str]:
     """Seeds, trials per cell, cells and total trials against `limits.MAXIMA`."""
     problems = [
-        over_limit("seeds", "seeds", len(sweep.seeds)),
-        over_limit("optuna.trials_per_cell", "trials_per_cell", sweep.optuna.trials_per_cell),
+        over_limit("seeds", "seeds", seeds),
+        over_limit("optuna.trials_per_cell", "trials_per_cell", trials_per_cell),
     ]
-    per_task = sum(len(sweep.budgets) if m.uses_budget else 1 for m in sweep.parsed_methods)
-    cells = len(sweep.tasks) * per_task
+    cells = tasks * cells_per_task
     problems.append(over_limit("tasks", "cells", cells))
-    total = cells * (sweep.optuna.trials_per_cell + len(sweep.seeds))
+    total = cells * (trials_per_cell + seeds)
     if not any(problems):
         problems.append(over_limit("optuna.trials_per_cell", "total_trials", total))
     return [line for line in problems if line]
 
 
-def data_problems(sweep: SweepConfig) -> list[str]:
+def data_problems(tasks: list[str], data_dir: str | None) -> list[str]:
     """Each listed task's official train and validation files exist under `data_dir`."""
-    if sweep.data_dir is None:
+    if data_dir is None:
         return []
     from workers.data.local_files import official_files
 
     problems = []
-    for task in sweep.tasks:
-        missing = [path for path in official_files(task, sweep.data_dir) if not path.is_file()]
+    for task in tasks:
+        missing = [path for path in official_files(task, data_dir) if not path.is_file()]
         if missing:
             names = " and ".join(str(path) for path in missing)
             problems.append(
@@ -49,12 +48,10 @@ def data_problems(sweep: SweepConfig) -> list[str]:
     return problems
 
 
-def device_problems(sweep: SweepConfig) -> list[str]:
-    """A CUDA device must be one of the GPUs Ray gives each trial (numbered from cuda:0)."""
-    device = sweep.training.get("device")
+def device_problems(device: object, gpus: float) -> list[str]:
+    """A CUDA `device` must be one of the `gpus` Ray gives each trial (numbered from cuda:0)."""
     if not isinstance(device, str) or not device.startswith("cuda"):
         return []
-    gpus = sweep.resources.gpus_per_trial
     if gpus <= 0:
         return [
             f"training.device: {device} but resources.gpus_per_trial is 0, so trials get no "
@@ -70,13 +67,13 @@ def device_problems(sweep: SweepConfig) -> list[str]:
     return []
 
 
-def structure_file_problems(sweep: SweepConfig) -> list[str]:
+def structure_file_problems(methods: list[str]) -> list[str]:
     """Each ``manual/<file>.json`` is a readable structure with sane entries and no duplicates.
 
     Sizes, positions and the budget are checked against the backbone when the trial
     applies it (`search_space.structure_check`)."""
     problems = []
-    for index, method in enumerate(sweep.methods):
+    for index, method in enumerate(methods):
         if not (method.startswith("manual/") and method.endswith(".json")):
             continue
         from search_space.structure import Structure, StructureFormatError
@@ -106,13 +103,3 @@ def structure_file_problems(sweep: SweepConfig) -> list[str]:
                 break
             seen[entry.name] = position
     return problems
-
-
-def setup_problems(sweep: SweepConfig) -> list[str]:
-    """All checks of this module."""
-    return (
-        count_problems(sweep)
-        + data_problems(sweep)
-        + device_problems(sweep)
-        + structure_file_problems(sweep)
-    )

@@ -3,16 +3,19 @@
 The sweep's ``training:`` section and its ``search_space:`` both write `TrialConfig`
 fields; this module is the one place that knows which fields belong to the sweep's
 cell axes (task, method, ...), which the orchestrator sets per trial, and checks a
-value against the field exactly as a trial will.
+value against the field exactly as a trial will: through `TrainingSettings`, a model
+derived from `TrialConfig` field by field (nothing re-declared, so a new TrialConfig
+field is settable in sweeps at once).
 """
 
 from __future__ import annotations
 
+import copy
 import types
 import typing
 from typing import Any, Literal
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from orchestrator.sweep.limits import field_bound_problems
 from workers.trial_types import TrialConfig
@@ -36,8 +39,26 @@ FieldKind = Literal["float", "int", "bool", "choice", "text", "other"]
 
 def training_fields() -> list[str]:
     """Fields allowed under `training:`."""
+    return list(TrainingSettings.model_fields)
+
+
+def _training_settings() -> type[BaseModel]:
     blocked = set(CELL_FIELDS) | set(ORCHESTRATOR_FIELDS)
-    return [name for name in TrialConfig.model_fields if name not in blocked]
+    fields: dict[str, Any] = {
+        name: (info.annotation, copy.deepcopy(info))
+        for name, info in TrialConfig.model_fields.items()
+        if name not in blocked
+    }
+    return create_model(
+        "TrainingSettings",
+        __config__=ConfigDict(extra="forbid", strict=True),
+        __doc__="The `TrialConfig` fields a sweep's ``training:`` section may set, validated "
+        "strictly (a quoted number is a typo, not a number). Bounds: `limits`.",
+        **fields,
+    )
+
+
+TrainingSettings = _training_settings()
 
 
 def tunable_fields() -> list[str]:
@@ -57,7 +78,7 @@ def misplaced_field_problem(name: str, section: str) -> str | None:
         return f"{section}.{name}: is set per trial by the orchestrator under run_dir; remove it (set `run_dir:` to choose where outputs go)"
     if section == "search_space" and (
         name in UNTUNABLE_FIELDS
-        or (name in TrialConfig.model_fields and field_kind(name) == "other")
+        or (name in TrainingSettings.model_fields and field_kind(name) == "other")
     ):
         return f"search_space.{name}: cannot be tuned; set it under `training:` instead"
     return None
@@ -65,7 +86,7 @@ def misplaced_field_problem(name: str, section: str) -> str | None:
 
 def field_kind(name: str) -> FieldKind:
     """The value type a field takes, ignoring ``None``: decides which distributions fit it."""
-    annotation = TrialConfig.model_fields[name].annotation
+    annotation = TrainingSettings.model_fields[name].annotation
     options = typing.get_args(annotation) if _is_union(annotation) else (annotation,)
     options = tuple(option for option in options if option is not type(None))
     if len(options) != 1:
@@ -84,7 +105,7 @@ def _is_union(annotation: Any) -> bool:
 def value_problems(name: str, value: Any) -> list[str]:
     """Why `value` is not valid for field `name` (empty when it is), judged as a trial would."""
     try:
-        TrialConfig.model_validate({name: value}, strict=True)
+        TrainingSettings.model_validate({name: value})
     except ValidationError as err:
         return [
             _short_reason(item["type"], item.get("ctx") or {}, item["msg"]) for item in err.errors()
@@ -106,4 +127,4 @@ def _short_reason(kind: str, ctx: dict[str, Any], message: str) -> str:
 
 def coerce(name: str, value: Any) -> Any:
     """The value as the trial will hold it (e.g. ``1`` -> ``1.0`` for a float field)."""
-    return getattr(TrialConfig.model_validate({name: value}, strict=True), name)
+    return getattr(TrainingSettings.model_validate({name: value}), name)
