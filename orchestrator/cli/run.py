@@ -44,6 +44,7 @@ def run(
     from orchestrator.paths import PathSettingError, redact_url
     from orchestrator.runner import SweepAlreadyRunError, SweepLockedError, run_sweep_file
     from orchestrator.runner.cluster import ClusterResourceError
+    from orchestrator.runner.stop import DriverStopped
     from orchestrator.sweep import SweepValidationError
 
     try:
@@ -66,6 +67,13 @@ def run(
     except (PathSettingError, SweepAlreadyRunError, SweepLockedError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(EXIT_INVALID) from None
+    except DriverStopped as stopped:
+        typer.echo(
+            f"{sweep}: {stopped}; Ray was shut down and the runs left open were closed as "
+            f"interrupted; continue with `s3delta run {sweep} --resume`",
+            err=True,
+        )
+        raise typer.Exit(stopped.exit_code) from None
     typer.echo(
         f"sweep {outcome.sweep}: {outcome.ok} trials finished, {outcome.pruned} pruned, "
         f"{outcome.failed} failed, {outcome.skipped} already done before resume; "

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 import ray
 
+from orchestrator.runner.loopback import check_node_ip, embedded_binding
+
 
 @dataclass(frozen=True)
 class RayConnection:
@@ -40,7 +42,14 @@ def connect_ray(address: str | None = None) -> RayConnection:
         ctx = ray.init(address=target, logging_level=logging.WARNING)
         mode, owned = "cluster", False
     else:
-        ctx = ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
+        with embedded_binding() as node_address:  # 127.0.0.1 unless asked otherwise
+            ctx = ray.init(
+                address="local",
+                include_dashboard=False,
+                logging_level=logging.WARNING,
+                **node_address,
+            )
+        check_node_ip(ctx)
         mode, owned = "embedded", True
     return RayConnection(
         mode,

@@ -62,3 +62,19 @@ def sweep_lock(run_dir: Path, sweep: str) -> Iterator[Path]:
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
+
+
+def lock_holder(run_dir: Path) -> str | None:
+    """Who holds the sweep's driver lock now, or None when no driver runs it (read-only:
+    a run dir without a lock file is left as it is)."""
+    path = run_dir / LOCK_FILE
+    if not path.is_file():
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return _holder(path)
+    finally:
+        os.close(fd)  # closing drops a shared lock we may have taken
+    return None
