@@ -16,7 +16,7 @@ from plotly.subplots import make_subplots
 
 from dashboards.candidate_names import CandidateNameError, kind_sort_key, parse_position
 from dashboards.heatmap import structure_entries
-from dashboards.style import KIND_COLORS
+from dashboards.style import kind_color, kind_label
 from search_space.budget import BudgetError, parse_budget
 
 
@@ -81,7 +81,8 @@ def budget_split_figure(structures: Sequence[tuple[str, Any]], title: str = "") 
                 name=kind,
                 legendgroup="kind",
                 legendgrouptitle_text="kind",
-                marker_color=KIND_COLORS.get(kind),
+                marker_color=kind_color(kind),
+                hovertemplate=f"{kind_label(kind)}: %{{y:,.0f}} parameters<extra>%{{x}}</extra>",
             ),
             row=1,
             col=1,

@@ -25,6 +25,8 @@ from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
 from dashboards.candidate_names import parse_position
+from search_space.deltas import get_kind
+from search_space.structure import StructureEntry
 
 SAMPLE_SWEEP = "demo"
 SAMPLE_BACKBONE = "sentence-transformers/all-MiniLM-L6-v2"
@@ -106,11 +108,11 @@ def _structure(chosen: list[str], sizes: dict[str, int], budget: int) -> dict[st
     for name in chosen:
         path, kind = name.rsplit(":", 1)
         where = parse_position(name)
-        rank = 1  # as `Structure` writes it: the LoRA rank field is 1 for every kind
-        entries.append(
-            {"path": path, "kind": kind, "size": sizes[name], "rank": rank}
-            | {"layer": where.layer, "role": where.role, "stack": where.stack}
+        options = tuple(get_kind(kind).options().values().items())  # a space's defaults
+        entry = StructureEntry(
+            path, kind, sizes[name], options, where.layer, where.role, where.stack
         )
+        entries.append(entry.to_dict())  # as `Structure` writes it
     return {
         "format": "s3delta.structure",
         "version": 1,

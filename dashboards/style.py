@@ -5,15 +5,22 @@ from __future__ import annotations
 import pandas as pd
 import plotly.express as px
 
+from search_space.deltas import find_kind
+
 _FIXED = {"s3delta": "#d62728", "random": "#7f7f7f", "finetune": "#000000"}
 _PALETTE = px.colors.qualitative.Plotly
-KIND_COLORS = {
-    "lora": "#1f77b4",
-    "bitfit": "#ff7f0e",
-    "lnfit": "#2ca02c",
-    "lra": "#9467bd",
-    "adapter": "#8c564b",
-}
+
+
+def kind_color(kind: str) -> str | None:
+    """A delta kind's colour, as its own file declares it (None for an unknown kind)."""
+    spec = find_kind(kind)
+    return None if spec is None else spec.color
+
+
+def kind_label(kind: str) -> str:
+    """A delta kind's readable name (e.g. "LoRA"), or the kind itself when unknown."""
+    spec = find_kind(kind)
+    return kind if spec is None or not spec.label else spec.label
 
 
 def color_of(method: str) -> str:

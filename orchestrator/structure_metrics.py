@@ -3,7 +3,8 @@
 Logged on every trial run that has a structure, next to ``structure.json``, so the MLflow
 UI can filter and sort runs by what they chose (``metrics.`structure/n_lora` > 0``):
 
-- ``structure/n_<kind>``: how many modules of that kind (``n_lora``, ``n_bitfit`` ...);
+- ``structure/n_<kind>``: how many modules of that kind (``n_lora``, ``n_bitfit`` ...), for
+  every kind in the delta registry (0 when absent) and any other kind the entries name;
 - ``structure/size_<kind>``: their trainable parameters;
 - ``structure/n_modules``, ``structure/size``: the totals;
 - ``structure/upper_fraction``: the share of the structure's parameters in the upper half
@@ -18,8 +19,9 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from search_space.deltas import kind_names
+
 PREFIX = "structure"
-KINDS = ("lora", "adapter", "bitfit", "lnfit", "lra")
 _LAYER = re.compile(r"(?:^|\.)(encoder|decoder)?[^:]*?\.(?:layer|layers|block|h)\.(\d+)\.")
 
 
@@ -54,8 +56,8 @@ def structure_metrics(
 ) -> dict[str, float]:
     """The metrics above for a Structure JSON dict (``{"entries": [...]}``)."""
     entries = [e for e in structure.get("entries") or [] if isinstance(e, Mapping)]
-    counts = {kind: 0.0 for kind in KINDS}
-    sizes = {kind: 0.0 for kind in KINDS}
+    counts = {kind: 0.0 for kind in kind_names()}
+    sizes = {kind: 0.0 for kind in kind_names()}
     for entry in entries:
         kind = str(entry.get("kind"))
         counts[kind] = counts.get(kind, 0.0) + 1

@@ -2,7 +2,9 @@
 
 Each family is a list of (regex over the full module path, site type, role, stack).
 Rules match path suffixes, so a backbone wrapped in a task model (``bert.encoder...``)
-is found the same way as a bare one.
+is found the same way as a bare one. `place_of` reads a module path (or a candidate
+name ``<path>:<kind>``) with these rules; it is the one place that knows where a path
+sits, for the candidate search and for the dashboards alike.
 """
 
 from __future__ import annotations
@@ -87,6 +89,31 @@ MODEL_TYPES: dict[str, str] = {
     "t5": "t5",
     "mt5": "t5",
 }
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a module path sits: site type, role, layer (-1 outside layers) and stack."""
+
+    site_type: str
+    role: str
+    layer: int
+    stack: str
+
+
+def place_of(path: str, family: str | None = None) -> Place | None:
+    """The place of ``path`` by ``family``'s rules (every family's when None), first rule
+    that matches; None when no rule does."""
+    for name in (family,) if family is not None else tuple(FAMILIES):
+        for rule in FAMILIES[name]:
+            match = rule.pattern.match(path)
+            if match is None:
+                continue
+            groups = match.groupdict()
+            role = rule.role or ROLE_MAP[groups["role"]]
+            layer = int(groups["layer"]) if groups.get("layer") is not None else -1
+            return Place(rule.site_type, role, layer, groups.get("stack") or "encoder")
+    return None
 
 
 def family_of(model_type: str) -> str:

@@ -9,13 +9,14 @@ and a space's candidates use the kind's default options. A candidate is named
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from torch import nn
 
 from search_space.deltas import KindOptions, Site, get_kind, space_kinds, space_names
-from search_space.families import FAMILIES, ROLE_MAP, UnsupportedModelError, family_of
+from search_space.families import UnsupportedModelError, family_of, place_of
 
 
 class _Spaces(Mapping[str, dict[str, tuple[str, ...]]]):
@@ -64,23 +65,19 @@ def find_sites(model: nn.Module) -> list[Site]:
     """Every site of the backbone's family, in module order."""
     config = getattr(model, "config", None)
     model_type = getattr(config, "model_type", type(model).__name__)
-    rules = FAMILIES[family_of(model_type)]
+    family = family_of(model_type)
     hidden = int(getattr(config, "hidden_size", 0) or getattr(config, "d_model", 0))
     sites: list[Site] = []
     for path, module in model.named_modules():
-        for rule in rules:
-            match = rule.pattern.match(path)
-            if match is None:
-                continue
-            groups = match.groupdict()
-            role = rule.role or ROLE_MAP[groups["role"]]
-            layer = int(groups["layer"]) if groups.get("layer") is not None else -1
-            stack = groups.get("stack") or "encoder"
-            fin, fout, norm_kind = _dims(module, rule.site_type)
-            if rule.site_type == "block":
-                fin = fout = hidden
-            sites.append(Site(path, rule.site_type, role, layer, stack, fin, fout, norm_kind))
-            break
+        place = place_of(path, family)
+        if place is None:
+            continue
+        fin, fout, norm_kind = _dims(module, place.site_type)
+        if place.site_type == "block":
+            fin = fout = hidden
+        sites.append(
+            Site(path, place.site_type, place.role, place.layer, place.stack, fin, fout, norm_kind)
+        )
     if not sites:
         raise UnsupportedModelError(
             f"no candidate sites found in {type(model).__name__} (model type {model_type!r}); "
@@ -101,6 +98,26 @@ def find_candidates(model: nn.Module, space: str = "M") -> list[Candidate]:
             options = kind.options()
             out.append(Candidate(site, name, kind.size(site, options), options))
     return out
+
+
+def candidate_records(candidates: Sequence[Candidate]) -> list[dict[str, Any]]:
+    """Each candidate's metadata as JSON (written as ``candidates.json`` next to a search's
+    ``probabilities.json``, whose keys are these names): name, path, stack, layer, role,
+    site type, kind, exact size and the kind's options."""
+    return [
+        {
+            "name": c.name,
+            "path": c.site.path,
+            "stack": c.site.stack,
+            "layer": c.site.layer,
+            "role": c.site.role,
+            "site_type": c.site.site_type,
+            "kind": c.kind,
+            "size": c.size,
+            "options": {} if c.options is None else c.options.values(),
+        }
+        for c in candidates
+    ]
 
 
 def backbone_params(model: nn.Module) -> int:

@@ -42,7 +42,12 @@ def test_search_keeps_expected_size_at_budget(tiny_bert_dir, tmp_path):
     assert set(result.probabilities) == {f"{e['path']}:{e['kind']}" for e in []} | set(result.probabilities)
     assert len(result.probabilities) == 2 * (6 * 2 + 2 * 2 + 2) + 1 * 2  # M on 2 layers: 6 linears, 2 norms, 2 blocks, + emb norm
     assert {e.phase for e in events} == {"search", "retrain"}
-    assert set(result.artifacts) == {"structure.json", "probabilities.json", "delta.safetensors"}
+    assert set(result.artifacts) == {
+        "structure.json", "probabilities.json", "candidates.json", "delta.safetensors"
+    }
+    candidates = json.loads((tmp_path / "candidates.json").read_text())
+    assert [c["name"] for c in candidates] == list(result.probabilities)
+    assert {"path", "stack", "layer", "role", "kind", "size"} <= set(candidates[0])
     assert json.loads((tmp_path / "structure.json").read_text())["total_size"] == result.delta_params
     assert set(result.split_sizes) >= {"train", "dev", "test"} and result.split_sizes["train"] == 64
 
