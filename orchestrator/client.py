@@ -27,11 +27,11 @@ from orchestrator.comparison_metrics import comparison_metrics
 from orchestrator.comparison_types import Comparison, SeedScore
 from search_space.budget import BudgetError, parse_budget
 from search_space.structure import Structure
+from workers.methods import SEARCHED_METHOD
 
 TAG = "s3delta."
 TRIAL_TAGS = ("sweep", "task", "method", "budget", "seed", "phase")
 TRIAL_BASE_COLUMNS = ["run_id", "status", "start_time", "end_time", *TRIAL_TAGS]
-SEARCHED_METHOD = "s3delta"
 
 
 class ResultsError(ValueError):

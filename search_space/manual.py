@@ -2,33 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from torch import nn
 
+from search_space.baselines import BASELINES, MANUAL_NAMES
 from search_space.deltas import get_kind
 from search_space.positions import backbone_params, find_sites
 from search_space.structure import Structure, StructureEntry
-
-
-@dataclass(frozen=True)
-class Baseline:
-    """One kind, with fixed options, on every site it may sit on (or only those roles)."""
-
-    kind: str
-    options: dict[str, int] = field(default_factory=dict)
-    roles: tuple[str, ...] = ()  # empty: every site of the kind's site types
-
-
-BASELINES: dict[str, Baseline] = {
-    "lora-qv-r8": Baseline("lora", {"rank": 8}, ("q", "v")),
-    "lora-qv-r1": Baseline("lora", {"rank": 1}, ("q", "v")),
-    "adapter": Baseline("adapter"),
-    "bitfit": Baseline("bitfit"),
-    "lnfit": Baseline("lnfit"),
-    "lra-all": Baseline("lra"),
-}
-MANUAL_NAMES: tuple[str, ...] = tuple(BASELINES)
 
 
 def manual_structure(

@@ -23,11 +23,11 @@ import math
 from typing import Any
 
 from orchestrator.comparison_metrics import metric_part
+from workers.methods import RANDOM_METHOD as RANDOM
+from workers.methods import SEARCHED_METHOD as SEARCHED
 
 log = logging.getLogger(__name__)
 CellId = tuple[str, str, str]  # task, method, budget text ("none" without a budget)
-SEARCHED = "s3delta"
-RANDOM = "random"
 
 
 def _number(value: Any) -> float | None:

@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator.paths import redact_url
-from orchestrator.sweep.relevance import applies_to
+from workers.methods import applies_to
 
 if TYPE_CHECKING:
     from orchestrator.sweep.config import SweepConfig
