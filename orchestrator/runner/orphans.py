@@ -28,11 +28,11 @@ INTERRUPTED = "interrupted"
 _KIND_STATUS = {"trial": "FAILED", "cell": "FAILED", "sweep": "KILLED"}
 
 
-def _quote(value: str) -> str:
+def quote_value(value: str) -> str:
     return "'" + value.replace("'", "\\'") + "'"
 
 
-def _store_exists(url: str) -> bool:
+def store_exists(url: str) -> bool:
     """False for a SQLite file that is not there (reading must not create a store)."""
     prefix = "sqlite:///"
     if url.startswith(prefix):
@@ -72,7 +72,7 @@ def optuna_orphans(storage_url: str, names: Iterable[str], close: bool) -> list[
     """RUNNING trials of these studies, one line each; with `close`, ended FAIL (interrupted)."""
     from optuna.trial import TrialState
 
-    if not _store_exists(storage_url):
+    if not store_exists(storage_url):
         return []
     storage = _storage(storage_url)
     lines = []
@@ -97,7 +97,7 @@ def reopen_interrupted(storage_url: str, names: Iterable[str]) -> int:
 
     from orchestrator.runner.study import CONFIG_ATTR
 
-    if not _store_exists(storage_url):
+    if not store_exists(storage_url):
         return 0
     storage = _storage(storage_url)
     reopened = 0
@@ -126,7 +126,7 @@ def reopen_interrupted(storage_url: str, names: Iterable[str]) -> int:
 
 def mlflow_orphans(tracking_uri: str, sweep: str, close: bool) -> list[str]:
     """RUNNING runs of this sweep in any experiment; with `close`, ended as interrupted."""
-    if not _store_exists(tracking_uri):
+    if not store_exists(tracking_uri):
         return []
     from mlflow.tracking import MlflowClient
 
@@ -140,7 +140,7 @@ def mlflow_orphans(tracking_uri: str, sweep: str, close: bool) -> list[str]:
     while True:
         batch = client.search_runs(
             experiments,
-            filter_string=f"tags.`s3delta.sweep` = {_quote(sweep)} and attributes.status = 'RUNNING'",
+            filter_string=f"tags.`s3delta.sweep` = {quote_value(sweep)} and attributes.status = 'RUNNING'",
             max_results=1000,
             page_token=page,
         )
