@@ -77,11 +77,11 @@ def _trial_configs(sweep_path: Path, out: Path) -> list[dict]:
     """The 8 TrialConfigs `s3delta run` will run, with outputs under `out`."""
     from orchestrator.runner.driver import _trial_config
     from orchestrator.runner.keys import TrialKey
-    from orchestrator.sweep import config_for, load_sweep
+    from orchestrator.sweep import build_plan, config_for, load_sweep
 
     sweep = load_sweep(sweep_path)
     configs = []
-    for cell in sweep.plan().cells:
+    for cell in build_plan(sweep).cells:
         runs = [("tune", n, cell.tune_seed) for n in range(cell.n_tune_trials)]
         runs += [("final", seed, seed) for seed in cell.seeds]
         for phase, index, seed in runs:

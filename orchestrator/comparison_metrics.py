@@ -3,13 +3,12 @@
 One set per row: ``compare/<task>/<budget>/<baseline>/<figure>``, each part made
 MLflow-safe (``glue/sst2`` -> ``glue_sst2``, ``0.01%`` -> ``0.01pct``, pooled rows
 ``pooled/0.01pct`` and ``pooled/le_0.01pct``), so the MLflow UI can chart and compare
-them across sweeps. The sweep driver logs them when a sweep ends, `s3delta report`
-again when it runs.
+them across sweeps. The sweep driver logs them when a sweep ends
+(`orchestrator.comparison_record`), `s3delta report` again when it runs.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import re
 
@@ -29,7 +28,6 @@ FIGURES = (
     "missing_pairs",
     "pct_of_finetune",
 )
-log = logging.getLogger(__name__)
 
 
 def metric_part(text: str) -> str:
@@ -69,24 +67,3 @@ def comparison_metrics(comparison: Comparison) -> dict[str, float]:
             if value is not None and not math.isnan(float(value)):
                 values[f"{prefix}/{figure}"] = float(value)
     return values
-
-
-def record_comparison(
-    tracking_uri: str, experiment: str, sweep: str, run_id: str | None = None
-) -> int:
-    """Log a sweep's comparison to its parent run; returns the number of metrics.
-
-    Called by the driver when a sweep ends: a failure here is logged as a warning and
-    returns 0, so it never fails a sweep whose trials are all recorded.
-    """
-    from orchestrator.client import Client
-
-    try:
-        return len(Client(tracking_uri, experiment).log_comparison(sweep, run_id=run_id))
-    except Exception as error:  # the trials are recorded; the summary can be redone by `report`
-        log.warning(
-            "paired comparison not logged to the sweep run (%s); `s3delta report %s` logs it",
-            error,
-            sweep,
-        )
-        return 0

@@ -97,30 +97,24 @@ def sqlite_uri(path: Path) -> str:
 
 
 def check_tracking_uri(uri: str, where: str) -> str:
-    """Accept http(s), sqlite with an absolute path, or a database URL; refuse the rest."""
-    if uri.startswith(("http://", "https://", "databricks")):
-        return uri
-    return check_storage_url(uri, where)
+    """An MLflow tracking URI from an option or the environment (`orchestrator.locations`:
+    the rules of the sweep file, but SQLite must be absolute)."""
+    from orchestrator import locations
+
+    try:
+        return locations.tracking_uri(uri)
+    except ValueError as err:
+        raise PathSettingError(f"{where}: {err}") from None
 
 
 def check_storage_url(url: str, where: str) -> str:
-    """Accept database URLs; SQLite must name an absolute file."""
-    if url.startswith("sqlite:"):
-        match = re.match(r"^sqlite:///(.+)$", url)
-        if not match or not match.group(1).startswith("/"):
-            raise PathSettingError(
-                f"{where}: {url!r} is not an absolute SQLite URL; write "
-                "sqlite:////absolute/path/file.db (four slashes before an absolute path)"
-            )
-        return url
-    if re.match(r"^(postgresql|mysql|mssql)(\+\w+)?://", url):
-        from orchestrator.sweep.locations import with_installed_driver
+    """An Optuna storage URL from an option or the environment (see `check_tracking_uri`)."""
+    from orchestrator import locations
 
-        return with_installed_driver(url)
-    raise PathSettingError(
-        f"{where}: {url!r} is not a database URL; use sqlite:////abs/path.db or "
-        "postgresql+psycopg2://user@host:5432/db (MLflow also accepts http(s)://server)"
-    )
+    try:
+        return locations.storage_url(url)
+    except ValueError as err:
+        raise PathSettingError(f"{where}: {err}") from None
 
 
 def safe_name(text: str) -> str:

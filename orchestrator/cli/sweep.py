@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from orchestrator.sweep import SweepConfig, SweepValidationError, load_sweep
+from orchestrator.sweep import SweepConfig, SweepValidationError, build_plan, load_sweep
 
 INVALID_SWEEP_EXIT = 2
 
@@ -52,7 +52,7 @@ def validate(
     """Check a sweep file and print its plan: cells, tuning trials, final seeded runs."""
     sweep = load_sweep_or_exit(sweep_file)
     _stores_or_exit(sweep, sweep_file)
-    plan = sweep.plan()
+    plan = build_plan(sweep)
     if as_json:
         typer.echo(json.dumps(plan.to_dict(), indent=2))
     else:

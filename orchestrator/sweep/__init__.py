@@ -2,13 +2,13 @@
 
 ``load_sweep(path)`` returns a `SweepConfig` or raises `SweepValidationError` whose
 ``problems`` list every issue as ``<yaml.path>: <what is wrong>; <fix>``.
-``SweepConfig.plan()`` expands it into cells; ``suggest_config`` samples a trial.
+``build_plan(sweep)`` expands it into cells; ``suggest_config`` samples a trial.
 """
 
 from orchestrator.sweep.config import SweepConfig
 from orchestrator.sweep.errors import SweepValidationError
 from orchestrator.sweep.load import load_sweep, parse_sweep
-from orchestrator.sweep.plan import Cell, Plan
+from orchestrator.sweep.plan import Cell, Plan, build_plan
 from orchestrator.sweep.suggest import config_for, suggest_config
 
 __all__ = [
@@ -16,6 +16,7 @@ __all__ = [
     "Plan",
     "SweepConfig",
     "SweepValidationError",
+    "build_plan",
     "config_for",
     "load_sweep",
     "parse_sweep",

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -25,11 +25,11 @@ from pydantic import (
     model_validator,
 )
 
+from orchestrator.locations import resolve_path
 from orchestrator.sweep.checks import semantic_problems
 from orchestrator.sweep.distributions import Categorical, Constant, Distribution
 from orchestrator.sweep.errors import short
 from orchestrator.sweep.limits import SEED_MAX, maximum
-from orchestrator.sweep.locations import resolve_path
 from orchestrator.sweep.problems import problem_errors, raise_errors, reraisable
 from orchestrator.sweep.sections import (
     MlflowSettings,
@@ -48,9 +48,6 @@ from orchestrator.sweep.trial_fields import coerce
 from search_space.budget import BudgetError, parse_budget
 from workers.data.tasks import UnknownTaskError, get_task
 from workers.methods import Method, UnknownMethodError, parse_method
-
-if TYPE_CHECKING:
-    from orchestrator.sweep.plan import Plan
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 # Top-level keys starting with this are ignored (as in docker compose): the place to anchor
@@ -301,12 +298,6 @@ class SweepConfig(BaseModel):
         from orchestrator import paths
 
         return self.optuna.storage or paths.default_optuna_storage(self.run_path)
-
-    def plan(self) -> Plan:
-        """The cells and trial counts this sweep will run."""
-        from orchestrator.sweep.plan import build_plan
-
-        return build_plan(self)
 
 
 def _coerced_distribution(name: str, dist: Any) -> Any:

@@ -13,9 +13,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from orchestrator.locations import storage_url, tracking_uri
 from orchestrator.sweep.errors import short
 from orchestrator.sweep.limits import SEED_MAX, maximum
-from orchestrator.sweep.locations import resolve_storage_url, resolve_tracking_uri
 
 EXPERIMENT_PATTERN = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9 _-]|\.(?!\.))*$")
 
@@ -42,7 +42,7 @@ class OptunaSettings(_Section):
     @field_validator("storage")
     @classmethod
     def _absolute_storage(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return None if value is None else resolve_storage_url(value, base_dir_of(info))
+        return None if value is None else storage_url(value, base_dir_of(info))
 
     @property
     def multi_objective(self) -> bool:
@@ -99,4 +99,4 @@ class MlflowSettings(_Section):
     @field_validator("tracking_uri")
     @classmethod
     def _usable_uri(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return None if value is None else resolve_tracking_uri(value, base_dir_of(info))
+        return None if value is None else tracking_uri(value, base_dir_of(info))

@@ -20,7 +20,7 @@ from orchestrator.client import (
     default_runs_dir,
     default_tracking_uri,
 )
-from orchestrator.sweep.locations import with_installed_driver
+from orchestrator.locations import with_installed_driver
 
 STD_OF_OFFSETS = 0.0360555  # sqrt(((-.03)^2 + (-.01)^2 + .04^2) / 2)
 
@@ -42,7 +42,7 @@ def test_default_tracking_uri_follows_env(monkeypatch: pytest.MonkeyPatch, tmp_p
     assert default_runs_dir() == tmp_path
     assert default_tracking_uri() == f"sqlite:///{tmp_path}/mlflow.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "postgresql://db/x")
-    # with the installed PostgreSQL driver (orchestrator.sweep.locations.with_installed_driver)
+    # with the installed PostgreSQL driver (orchestrator.locations.with_installed_driver)
     assert default_tracking_uri() == with_installed_driver("postgresql://db/x")
     monkeypatch.delenv("S3DELTA_HOME")
     monkeypatch.delenv("MLFLOW_TRACKING_URI")

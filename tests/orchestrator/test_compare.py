@@ -22,7 +22,8 @@ from typer.testing import CliRunner
 
 from orchestrator.cli import app
 from orchestrator.client import Client
-from orchestrator.comparison_metrics import comparison_metrics, metric_part, record_comparison
+from orchestrator.comparison_metrics import comparison_metrics, metric_part
+from orchestrator.comparison_record import record_comparison
 from orchestrator.comparison_types import Comparison, PairedComparison
 from orchestrator.paired import paired_stats
 from tests.compare_store import CompareStore, write_compare_store

@@ -13,6 +13,7 @@ import pytest
 from test_run_support import SHARED_DATA, render_sweep
 
 from orchestrator import paths
+from orchestrator.locations import with_installed_driver
 from orchestrator.runner.cell import CellRunner, Job
 from orchestrator.runner.keys import TrialKey
 from orchestrator.runner.progress import CellRow, ProgressView, SweepProgress
@@ -20,7 +21,6 @@ from orchestrator.runner.settings import resolve_settings
 from orchestrator.runner.study import CONFIG_ATTR, make_pruner, make_storage, open_study
 from orchestrator.runner.tracking import SweepTracker
 from orchestrator.sweep import load_sweep
-from orchestrator.sweep.locations import with_installed_driver
 
 
 @pytest.fixture
@@ -70,7 +70,7 @@ def test_relative_home_and_relative_sqlite_are_refused(
         paths.s3delta_home()
     with pytest.raises(paths.PathSettingError, match=r"optuna\.storage.*four slashes"):
         paths.check_storage_url("sqlite:///optuna.db", "optuna.storage")
-    with pytest.raises(paths.PathSettingError, match="not a database URL"):
+    with pytest.raises(paths.PathSettingError, match=r"is a plain path \(MLflow's file store\)"):
         paths.check_tracking_uri("./mlruns", "mlflow.tracking_uri")
     assert paths.redact_url("postgresql://u:secret@h/db") == "postgresql://u:***@h/db"
 
@@ -88,7 +88,7 @@ def test_settings_defaults_then_env_then_yaml_then_option(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5999")
     monkeypatch.setenv("S3DELTA_OPTUNA_STORAGE", "postgresql://env@h/db")
     got = resolve_settings(sweep)
-    # postgresql:// gets the installed driver (orchestrator.sweep.locations.with_installed_driver)
+    # postgresql:// gets the installed driver (orchestrator.locations.with_installed_driver)
     assert (got.tracking_uri, got.storage_url) == (
         "http://127.0.0.1:5999",
         with_installed_driver("postgresql://env@h/db"),

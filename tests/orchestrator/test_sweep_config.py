@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from orchestrator.cli import app
 from orchestrator.sweep import (
     SweepValidationError,
+    build_plan,
     config_for,
     load_sweep,
     parse_sweep,
@@ -89,7 +90,7 @@ optuna: {sampler: tpe, seed: 0, trials_per_cell: 8}
 
 
 def test_plan_counts_cells_trials_and_final_runs(tmp_path: Path) -> None:
-    plan = parse_sweep(MIXED, tmp_path).plan()
+    plan = build_plan(parse_sweep(MIXED, tmp_path))
     # per task: 2 budgeted methods x 3 budgets + 2 budget-free methods = 8 cells
     assert len(plan.cells) == 16
     # finetune (2 cells) has nothing to tune in this space (its lr is not in it)
@@ -110,7 +111,7 @@ def test_plan_counts_cells_trials_and_final_runs(tmp_path: Path) -> None:
 
 
 def test_plan_tunes_only_fields_that_affect_the_method(tmp_path: Path) -> None:
-    cells = {(c.method, c.budget): c for c in parse_sweep(MIXED, tmp_path).plan().cells}
+    cells = {(c.method, c.budget): c for c in build_plan(parse_sweep(MIXED, tmp_path)).cells}
     s3delta = cells[("s3delta", "0.01%")]
     assert s3delta.tuned_params == (
         "delta_lr",
@@ -126,7 +127,7 @@ def test_plan_tunes_only_fields_that_affect_the_method(tmp_path: Path) -> None:
 
 
 def test_plan_renders_a_table_and_json(tmp_path: Path) -> None:
-    plan = parse_sweep(MIXED, tmp_path).plan()
+    plan = build_plan(parse_sweep(MIXED, tmp_path))
     text = plan.render()
     assert "manual/lora-qv-r1" in text and "(none)" in text
     assert "tuning trials: 112" in text and "estimated trials: 160" in text
@@ -202,12 +203,12 @@ def test_nsga2_score_vs_size_is_valid_and_turns_pruning_off(tmp_path: Path) -> N
     )
     sweep = parse_sweep(text, tmp_path)
     assert sweep.pruning.enabled is False
-    assert "no pruning" in sweep.plan().render()
+    assert "no pruning" in build_plan(sweep).render()
 
 
 def test_suggest_config_samples_within_the_search_space(tmp_path: Path) -> None:
     sweep = parse_sweep(MIXED, tmp_path)
-    cell = next(c for c in sweep.plan().cells if c.method == "s3delta" and c.budget == "0.03%")
+    cell = next(c for c in build_plan(sweep).cells if c.method == "s3delta" and c.budget == "0.03%")
     configs = []
 
     def objective(trial: optuna.Trial) -> float:
@@ -237,11 +238,11 @@ def test_suggest_config_samples_within_the_search_space(tmp_path: Path) -> None:
 
 def test_config_for_final_runs_uses_best_params_and_each_seed(tmp_path: Path) -> None:
     sweep = parse_sweep(MIXED, tmp_path)
-    cell = next(c for c in sweep.plan().cells if c.method == "finetune")
+    cell = next(c for c in build_plan(sweep).cells if c.method == "finetune")
     final = [config_for(sweep, cell, seed) for seed in cell.seeds]
     assert [c.seed for c in final] == [1, 2, 3]
     assert all(c.budget is None and c.method == "finetune" for c in final)
-    random_cell = next(c for c in sweep.plan().cells if c.method == "random")
+    random_cell = next(c for c in build_plan(sweep).cells if c.method == "random")
     assert config_for(sweep, random_cell, 2, {"delta_lr": 0.01}).delta_lr == 0.01
     with pytest.raises(ValueError, match="structure_lr"):
         config_for(sweep, random_cell, 2, {"structure_lr": 0.1})
@@ -249,13 +250,13 @@ def test_config_for_final_runs_uses_best_params_and_each_seed(tmp_path: Path) ->
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[path.name for path in EXAMPLES])
 def test_examples_validate(path: Path) -> None:
-    plan = load_sweep(path).plan()
+    plan = build_plan(load_sweep(path))
     assert plan.total_trials > 0
 
 
 def test_quickstart_stays_small() -> None:
     sweep = load_sweep(REPO / "examples" / "quickstart.yaml")
-    plan = sweep.plan()
+    plan = build_plan(sweep)
     assert plan.total_trials <= 12
     assert sweep.training["search_steps"] + sweep.training["retrain_steps"] <= 100
     assert sweep.resources.cpus_per_trial * (sweep.resources.max_concurrent or 1) <= 2

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from orchestrator.sweep import SweepValidationError, parse_sweep
+from orchestrator.sweep import SweepValidationError, build_plan, parse_sweep
 from tests.conftest import SHARED_DATA
 from workers.methods import (
     DELTA_FIELDS,
@@ -111,7 +111,7 @@ optuna: {trials_per_cell: 3}
 
 
 def test_the_sweep_validates_and_plans_the_toy_method(toy: MethodSpec, tmp_path) -> None:
-    plan = parse_sweep(SWEEP, tmp_path).plan()
+    plan = build_plan(parse_sweep(SWEEP, tmp_path))
     toy_cells = [c for c in plan.cells if c.method == "first/lnfit"]
     assert [c.budget for c in toy_cells] == ["0.01%", "20000"]  # budgeted: a cell per budget
     assert all(c.tuned_params == ("delta_lr",) for c in toy_cells)

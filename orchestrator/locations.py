@@ -1,8 +1,13 @@
-"""Paths and database URLs in a sweep file, made absolute.
+"""Paths and store URLs that users set, made absolute and checked: one set of rules.
 
-Trials run from an unpacked copy of the job on some worker, so any relative path
-would point somewhere else there; every path is resolved against the sweep file's
-folder when the file is loaded.
+Trials run from an unpacked copy of the job on some worker, so any relative path would
+point somewhere else there: paths in a sweep file resolve against the file's folder
+when it is loaded. MLflow tracking URIs and Optuna storage URLs come from a sweep file
+(`orchestrator.sweep.sections`: a relative SQLite path resolves against its folder) or
+from an option or environment variable (`orchestrator.paths`: there is no folder to
+resolve against, so SQLite must be absolute); both go through the same checks here, so
+a URL accepted in one place is accepted in the other. Outside `orchestrator.sweep`, so
+`paths` can use it without importing the sweep package.
 """
 
 from __future__ import annotations
@@ -38,8 +43,9 @@ def resolve_path(value: str, base_dir: Path) -> Path:
     return path.resolve()
 
 
-def resolve_database_url(url: str, base_dir: Path, dialects: tuple[str, ...], fix: str) -> str:
-    """A SQLAlchemy URL with any relative sqlite file made absolute; ValueError names the fix."""
+def database_url(url: str, base_dir: Path | None, dialects: tuple[str, ...], fix: str) -> str:
+    """A SQLAlchemy URL with its SQLite file absolute (resolved against `base_dir`, or
+    refused when relative and there is none); ValueError names the fix."""
     try:
         parsed = make_url(url)
     except ArgumentError:
@@ -54,17 +60,33 @@ def resolve_database_url(url: str, base_dir: Path, dialects: tuple[str, ...], fi
         raise ValueError(
             f"{url!r} is an in-memory database, which trial processes cannot share; {fix}"
         )
+    if base_dir is None:
+        if not Path(database).is_absolute():
+            raise ValueError(
+                f"{url!r} is not an absolute SQLite URL; write sqlite:////absolute/path/file.db "
+                "(four slashes before an absolute path)"
+            )
+        return url
     absolute = resolve_path(database, base_dir)
     return parsed.set(database=str(absolute)).render_as_string(hide_password=False)
 
 
-def resolve_tracking_uri(uri: str, base_dir: Path) -> str:
-    """An MLflow tracking URI MLflow 3 accepts: a database URL or an http(s) server."""
-    fix = (
-        "use sqlite:///<path>/mlflow.db (relative paths resolve against the sweep file), "
-        "postgresql://user@host/db, http(s)://host:port of an MLflow server, "
-        "or null for the default sqlite file under run_dir"
+def _fix(file: str, base_dir: Path | None, server: str = "") -> str:
+    """What to write instead: in a sweep file relative paths work, elsewhere they don't."""
+    if base_dir is not None:
+        return (
+            f"use sqlite:///<path>/{file} (relative paths resolve against the sweep file), "
+            f"postgresql://user@host/db, {server}or null for the default sqlite file under run_dir"
+        )
+    return (
+        f"use sqlite:////<absolute path>/{file}, postgresql://user@host/db, {server}"
+        "or leave it unset for the default sqlite file"
     )
+
+
+def tracking_uri(uri: str, base_dir: Path | None = None) -> str:
+    """An MLflow tracking URI MLflow 3 accepts: a database URL or an http(s) server."""
+    fix = _fix("mlflow.db", base_dir, "http(s)://host:port of an MLflow server, ")
     scheme = urlsplit(uri).scheme.lower()
     if uri == "databricks" or scheme == "databricks":
         return uri
@@ -76,15 +98,12 @@ def resolve_tracking_uri(uri: str, base_dir: Path) -> str:
         raise ValueError(
             f"{uri!r} is a plain path (MLflow's file store), which MLflow 3 refuses; {fix}"
         )
-    return resolve_database_url(uri, base_dir, MLFLOW_DB_DIALECTS, fix)
+    return database_url(uri, base_dir, MLFLOW_DB_DIALECTS, fix)
 
 
-def resolve_storage_url(url: str, base_dir: Path) -> str:
-    """An Optuna RDB storage URL with an absolute sqlite path."""
-    fix = (
-        "use sqlite:///<path>/optuna.db (relative paths resolve against the sweep file), "
-        "postgresql://user@host/db, or null for the default sqlite file under run_dir"
-    )
+def storage_url(url: str, base_dir: Path | None = None) -> str:
+    """An Optuna RDB storage URL with an absolute SQLite path."""
+    fix = _fix("optuna.db", base_dir)
     if "://" not in url:
         raise ValueError(f"{url!r} is a plain path, not a storage URL; {fix}")
-    return resolve_database_url(url, base_dir, OPTUNA_DIALECTS, fix)
+    return database_url(url, base_dir, OPTUNA_DIALECTS, fix)
