@@ -12,6 +12,7 @@ from search_space.deltas.bitfit import BITFIT, BitFitDelta
 from search_space.deltas.lnfit import LNFIT, LNFitDelta
 from search_space.deltas.lora import LORA, LoRADelta, LoRAOptions
 from search_space.deltas.lra import LRA, LRADelta
+from search_space.deltas.prefix import PREFIX, PrefixDelta
 from search_space.deltas.registry import (
     SITE_TYPES,
     BuildContext,
@@ -38,6 +39,7 @@ register_kind(BITFIT)
 register_kind(LNFIT)
 register_kind(LRA)
 register_kind(ADAPTER)
+register_kind(PREFIX)  # the subspace experiment's third DET; in no search space
 
 
 def kind_sites() -> dict[str, tuple[str, ...]]:
@@ -61,6 +63,7 @@ __all__ = [
     "LoRAOptions",
     "NoOptions",
     "PeftPlacement",
+    "PrefixDelta",
     "Site",
     "delta_size",
     "find_kind",

@@ -45,7 +45,7 @@ from search_space.structure_check import structure_problems
 from search_space.weights import read_delta, save_delta
 from tests.conftest import SHARED_DATA
 
-BUILT_IN = ("lora", "bitfit", "lnfit", "lra", "adapter")
+BUILT_IN = ("lora", "bitfit", "lnfit", "lra", "adapter", "prefix")
 
 
 @dataclass(frozen=True)
