@@ -1,7 +1,7 @@
 """One trial: load a task, build the model, run a method at a budget and a seed, score it.
 
-`run_trial` is the plain function (config in, result out); `TrialActor` is a class a Ray
-actor can host. Neither imports Ray or MLflow. The method (`workers.methods`: s3delta,
+`run_trial` is a plain function (config in, result out) that the runner calls inside a
+Ray task; it imports neither Ray nor MLflow. The method (`workers.methods`: s3delta,
 random, manual/<name>, finetune, ...) gives the structure and what retraining trains;
 every method is then retrained from scratch on the full train set, selected on dev and
 scored on test the same way (spec sections 3-5).
@@ -189,10 +189,3 @@ def result_to_dict(result: TrialResult) -> dict[str, Any]:
     data = asdict(result)
     data["budget_fraction"] = result.budget_fraction
     return data
-
-
-class TrialActor:
-    """A plain class a Ray actor can host: ``ray.remote(num_cpus=..)(TrialActor).remote()``."""
-
-    def run(self, cfg: dict[str, Any], callback: Callback = None) -> dict[str, Any]:
-        return result_to_dict(run_trial(TrialConfig(**cfg), callback))

@@ -111,11 +111,6 @@ def stale_trials(study: optuna.Study) -> list[FrozenTrial]:
     return [t for t in study.get_trials(deepcopy=False) if t.state == TrialState.RUNNING]
 
 
-def count_finished(study: optuna.Study) -> int:
-    """Trials that used up tuning budget (complete, pruned or failed)."""
-    return sum(t.state in FINISHED_STATES for t in study.get_trials(deepcopy=False))
-
-
 def trial_for(study: optuna.Study, frozen: FrozenTrial) -> optuna.Trial:
     """A live handle on an existing RUNNING trial (for report/should_prune/tell)."""
     return optuna.Trial(study, frozen._trial_id)

@@ -59,10 +59,6 @@ class _Distribution(BaseModel):
         """The value of an untuned entry (a constant or a single value)."""
         raise TypeError(f"{type(self).__name__} is tuned; it has no fixed value")
 
-    def describe(self) -> str:
-        """Short text for the plan table."""
-        raise NotImplementedError
-
 
 class Categorical(_Distribution):
     """A fixed set of values, tried as Optuna categorical choices."""
@@ -87,9 +83,6 @@ class Categorical(_Distribution):
             return super().fixed_value()
         return self.values[0]
 
-    def describe(self) -> str:
-        return "one of " + ", ".join(str(value) for value in self.values)
-
 
 class Constant(_Distribution):
     """A single value: not tuned, but recorded with the search space."""
@@ -109,9 +102,6 @@ class Constant(_Distribution):
 
     def fixed_value(self) -> Any:
         return self.value
-
-    def describe(self) -> str:
-        return f"= {self.value}"
 
 
 def _check_max_above_min(value: float, info: ValidationInfo) -> float:
@@ -139,9 +129,6 @@ class Uniform(_Distribution):
     def suggest(self, trial: optuna.Trial, name: str) -> Any:
         return trial.suggest_float(name, self.min, self.max)
 
-    def describe(self) -> str:
-        return f"uniform [{self.min:g}, {self.max:g}]"
-
 
 class LogUniform(_Distribution):
     """A float drawn uniformly in log space from [min, max]; needs 0 < min < max."""
@@ -168,9 +155,6 @@ class LogUniform(_Distribution):
 
     def suggest(self, trial: optuna.Trial, name: str) -> Any:
         return trial.suggest_float(name, self.min, self.max, log=True)
-
-    def describe(self) -> str:
-        return f"log_uniform [{self.min:g}, {self.max:g}]"
 
 
 class IntRange(_Distribution):
@@ -201,10 +185,6 @@ class IntRange(_Distribution):
 
     def suggest(self, trial: optuna.Trial, name: str) -> Any:
         return trial.suggest_int(name, self.min, self.max, step=self.step, log=self.log)
-
-    def describe(self) -> str:
-        step = f" step {self.step}" if self.step != 1 else ""
-        return f"int [{self.min}, {self.max}]{step}{' log' if self.log else ''}"
 
 
 DISTRIBUTION_TAGS = ("categorical", "constant", "uniform", "log_uniform", "int")
