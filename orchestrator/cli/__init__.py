@@ -58,7 +58,7 @@ _no_flag_placeholders()
 
 # Each module defines `register(app)`; kept as names so a broken optional group
 # (e.g. a missing plotting extra) does not take the whole CLI down.
-_COMMAND_MODULES = ("space", "trial", "sweep", "run", "runs", "results", "report")
+_COMMAND_MODULES = ("space", "trial", "subspace", "sweep", "run", "runs", "results", "report")
 for _name in _COMMAND_MODULES:
     importlib.import_module(f"orchestrator.cli.{_name}").register(app)
 
