@@ -10,6 +10,8 @@ from typing import Any, NoReturn
 
 import typer
 
+from orchestrator.cli.exit_codes import EXIT_FAILED
+
 TRACKING_HELP = (
     "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite under $S3DELTA_HOME or ./runs)"
 )
@@ -30,7 +32,7 @@ def open_client(tracking_uri: str | None, experiment: str) -> Any:
 def fail(message: str) -> NoReturn:
     """Print an error to stderr and exit with status 1."""
     typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(1)
+    raise typer.Exit(EXIT_FAILED)
 
 
 def _plain(value: Any) -> Any:

@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-EXIT_INVALID = 2
-EXIT_TRIALS_FAILED = 1
+from orchestrator.cli.exit_codes import EXIT_FAILED, EXIT_INVALID
 
 
 def run(
@@ -86,7 +85,7 @@ def run(
     for key in outcome.failed_keys:
         typer.echo(f"failed: {key}", err=True)
     if outcome.failed:
-        raise typer.Exit(EXIT_TRIALS_FAILED)
+        raise typer.Exit(EXIT_FAILED)
 
 
 def parent_link(tracking_uri: str, run_id: str) -> str:

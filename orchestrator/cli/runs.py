@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
+from orchestrator.cli.exit_codes import EXIT_INVALID
+
 
 def runs(
     sweeps: Annotated[
@@ -53,7 +55,7 @@ def runs(
         )
     except paths.PathSettingError as error:
         typer.echo(f"error: {error}", err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(EXIT_INVALID) from None
     if not places:
         typer.echo("no sweeps found (a sweep's run dir holds plan.json once it has started)")
         return
@@ -91,7 +93,7 @@ def _places_of_files(files: list[Path], tracking_uri: str | None, storage: str |
         except SweepValidationError as error:
             for line in error.problems:
                 typer.echo(f"{error.source}: {line}", err=True)
-            raise typer.Exit(2) from None
+            raise typer.Exit(EXIT_INVALID) from None
         settings = resolve_settings(
             sweep, run_dir=sweep.run_dir, tracking_uri=tracking_uri, storage_url=storage
         )

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
+from orchestrator.cli.exit_codes import EXIT_INVALID
+
 
 def space_summary(model_name: str, space: str, budget: str | None, seed: int) -> dict[str, Any]:
     """Candidates and totals for ``model_name``; with a budget, a greedy and a random structure."""
@@ -100,12 +102,12 @@ def register(app: typer.Typer) -> None:
 
         if space not in ("M", "L"):
             typer.echo(f"--space: unknown space {space!r}; use M (mixed) or L (rank-1 LoRA)", err=True)
-            raise typer.Exit(2)
+            raise typer.Exit(EXIT_INVALID)
         try:
             summary = space_summary(model, space, budget, seed)
         except (BudgetError, UnsupportedModelError, OSError) as exc:
             typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from None
+            raise typer.Exit(EXIT_INVALID) from None
         if as_json:
             typer.echo(json.dumps(summary, indent=2))
         else:

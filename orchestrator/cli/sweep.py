@@ -13,9 +13,8 @@ from typing import Annotated
 
 import typer
 
+from orchestrator.cli.exit_codes import EXIT_INVALID
 from orchestrator.sweep import SweepConfig, SweepValidationError, build_plan, load_sweep
-
-INVALID_SWEEP_EXIT = 2
 
 SweepFile = Annotated[Path, typer.Argument(help="Sweep YAML file (see examples/quickstart.yaml).")]
 
@@ -26,7 +25,7 @@ def load_sweep_or_exit(path: Path) -> SweepConfig:
         return load_sweep(path)
     except SweepValidationError as err:
         typer.echo(str(err), err=True)
-        raise typer.Exit(INVALID_SWEEP_EXIT) from None
+        raise typer.Exit(EXIT_INVALID) from None
 
 
 def _stores_or_exit(sweep: SweepConfig, sweep_file: Path) -> None:
@@ -40,7 +39,7 @@ def _stores_or_exit(sweep: SweepConfig, sweep_file: Path) -> None:
         problems = [str(err)]
     if problems:
         typer.echo(str(SweepValidationError(str(sweep_file), problems)), err=True)
-        raise typer.Exit(INVALID_SWEEP_EXIT)
+        raise typer.Exit(EXIT_INVALID)
 
 
 def validate(

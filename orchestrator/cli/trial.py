@@ -7,6 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
+from orchestrator.cli.exit_codes import EXIT_FAILED, EXIT_INVALID
+
 
 def _validate(cfg_kwargs: dict[str, Any]) -> Any:
     """Build and check the config before any model or data is loaded."""
@@ -27,10 +29,10 @@ def _validate(cfg_kwargs: dict[str, Any]) -> Any:
             for e in exc.errors()
         ]
         typer.echo("\n".join(lines), err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(EXIT_INVALID) from None
     except (BudgetError, UnknownTaskError, UnknownMethodError, TrialSetupError) as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(EXIT_INVALID) from None
     return cfg
 
 
@@ -49,11 +51,11 @@ def _run_or_exit(run_trial: Any, cfg: Any, on_progress: Any) -> Any:
             raise
         message = " ".join(str(exc).split()) or "no message"
         typer.echo(f"error: {type(exc).__name__}: {message[:1000]}", err=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(EXIT_FAILED) from None
     reason = non_finite_reason(result_to_dict(result))
     if reason:
         typer.echo(f"error: {reason}", err=True)
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_FAILED)
     return result
 
 
@@ -162,7 +164,7 @@ def register(app: typer.Typer) -> None:
             name, sep, value = item.partition("=")
             if not sep:
                 typer.echo(f"--set {item!r}: write NAME=VALUE, e.g. --set delta_lr=0.01", err=True)
-                raise typer.Exit(2)
+                raise typer.Exit(EXIT_INVALID)
             try:
                 kwargs[name] = json.loads(value)
             except json.JSONDecodeError:
