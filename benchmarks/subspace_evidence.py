@@ -255,7 +255,7 @@ def main() -> None:
                 started = time.time()
                 print(f"run {task} seed {seed}")
                 sys.stdout.flush()
-                row = run_one(task, seed, seed == min(args.seeds), overrides)
+                row = run_one(task, seed, seed == SEEDS[0], overrides)
                 with path.open("a") as f:  # one process per task may append at once
                     fcntl.flock(f, fcntl.LOCK_EX)
                     f.write(json.dumps(row) + "\n")
