@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
+from orchestrator.cli.exit_codes import EXIT_FAILED, EXIT_INVALID
+
 
 def _validate(kwargs: dict[str, Any]) -> Any:
     """Build and check the config (DETs, sizes, d, steps) before any data or weights load."""
@@ -24,10 +26,10 @@ def _validate(kwargs: dict[str, Any]) -> Any:
             for e in exc.errors()
         ]
         typer.echo("\n".join(lines), err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(EXIT_INVALID) from None
     except SubspaceSetupError as exc:
         typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(EXIT_INVALID) from None
     return cfg
 
 
@@ -143,7 +145,7 @@ def register(app: typer.Typer) -> None:
             name, sep, value = item.partition("=")
             if not sep:
                 typer.echo(f"--set {item!r}: write NAME=VALUE, e.g. --set d=8", err=True)
-                raise typer.Exit(2)
+                raise typer.Exit(EXIT_INVALID)
             try:
                 kwargs[name] = json.loads(value)
             except json.JSONDecodeError:
@@ -187,7 +189,7 @@ def register(app: typer.Typer) -> None:
                     raise
                 message = " ".join(str(exc).split()) or "no message"
                 typer.echo(f"error: {type(exc).__name__}: {message[:1000]}", err=True)
-                raise typer.Exit(1) from None
+                raise typer.Exit(EXIT_FAILED) from None
         if as_json:
             data = result_to_dict(result)
             data["stage1"].pop("history", None)
