@@ -265,7 +265,7 @@ class SweepConfig(BaseModel):
             )
             + data_problems(self.tasks, self.data_dir)
             + device_problems(self.training.get("device"), self.resources.gpus_per_trial)
-            + structure_file_problems(self.methods)
+            + structure_file_problems(self.methods, self.model)
         )
 
     @property

@@ -67,11 +67,12 @@ def device_problems(device: object, gpus: float) -> list[str]:
     return []
 
 
-def structure_file_problems(methods: list[str]) -> list[str]:
+def structure_file_problems(methods: list[str], model: str | None = None) -> list[str]:
     """Each ``manual/<file>.json`` is a readable structure with sane entries and no duplicates.
 
-    Sizes, positions and the budget are checked against the backbone when the trial
-    applies it (`search_space.structure_check`)."""
+    With the sweep's `model`, sizes are recomputed and positions, duplicates and the
+    declared budget checked on a weightless copy of the backbone (`structure_backbone`),
+    as the trial would (`search_space.structure_check`)."""
     problems = []
     for index, method in enumerate(methods):
         if not (method.startswith("manual/") and method.endswith(".json")):
@@ -92,6 +93,16 @@ def structure_file_problems(methods: list[str]) -> list[str]:
                 f"methods[{index}]: structure {method[len('manual/') :]} has no entries; "
                 "list at least one delta module"
             )
+        from orchestrator.sweep.structure_backbone import backbone_problems
+
+        on_backbone = backbone_problems(structure, model) if model else None
+        if on_backbone is not None:
+            where = f"structure {method[len('manual/') :]}: "
+            problems += [
+                f"methods[{index}]: {'' if line.startswith('entries[') else where}{line}"
+                for line in on_backbone
+            ]
+            continue
         seen: dict[str, int] = {}
         for position, entry in enumerate(structure.entries):
             if entry.name in seen:
