@@ -159,3 +159,60 @@ def test_peft_reports_what_it_cannot_express(tmp_path, tiny_bert_dir):
     listed = json.loads((tmp_path / "p" / "s3delta_unsupported.json").read_text())
     assert set(listed) == {"encoder.layer.1.attention:lra"}
     assert not support.complete
+
+
+def _legacy_entry(path: str, kind: str, size: int, rank: int = 1, width: int = 0) -> dict:
+    """An entry as structure files were written before the kind registry (issue 11)."""
+    return {"path": path, "kind": kind, "size": size, "rank": rank, "width": width}
+
+
+def test_files_with_rank_and_width_on_every_entry_still_load(tmp_path, tiny_bert_dir):
+    """Old files: rank 1/width 0 on every kind, width 0 meaning the adapter's default 24."""
+    from search_space.structure_check import structure_problems
+
+    model = AutoModel.from_pretrained(tiny_bert_dir)
+    old = {
+        "format": "s3delta.structure",
+        "version": 1,
+        "backbone": "tiny",
+        "backbone_params": backbone_params(model),
+        "budget": None,
+        "space": "manual",
+        "entries": [
+            _legacy_entry("encoder.layer.0.attention.self.query", "lora", 8 * 64, rank=8),
+            _legacy_entry("encoder.layer.0.intermediate.dense", "bitfit", 64),
+            _legacy_entry("encoder.layer.0.attention", "adapter", 2 * 32 * 24 + 24 + 32),
+            _legacy_entry("encoder.layer.1.attention", "adapter", 2 * 32 * 16 + 16 + 32, width=16),
+        ],
+    }
+    (tmp_path / "old.json").write_text(json.dumps(old))
+    structure = Structure.load(tmp_path / "old.json")
+    assert structure_problems(structure, model) == []
+    assert apply_structure(model, structure).num_params() == structure.total_size
+    written = [
+        {k: v for k, v in e.items() if k not in ("layer", "role", "stack")}
+        for e in structure.to_dict()["entries"]
+    ]
+    assert written == [  # loaded as it was; re-read it gives the same structure
+        {**e} for e in old["entries"]
+    ]
+    fresh = Structure.from_dict(structure.to_dict())
+    assert fresh == structure
+    # a field an old file could hold but no kind of that name has, at a non-default value
+    odd = dict(old, entries=[_legacy_entry("encoder.layer.0.intermediate.dense", "bitfit", 64, rank=2)])
+    assert structure_problems(Structure.from_dict(odd), model) == [
+        "entries[0] (encoder.layer.0.intermediate.dense:bitfit): kind 'bitfit' has no option "
+        "'rank' (its options: none)"
+    ]
+
+
+def test_new_files_hold_only_each_kind_own_options(tiny_bert_dir):
+    from search_space import manual_structure
+
+    model = AutoModel.from_pretrained(tiny_bert_dir)
+    lora = manual_structure("lora-qv-r8", model, "tiny").to_dict()["entries"][0]
+    adapter = manual_structure("adapter", model, "tiny").to_dict()["entries"][0]
+    bitfit = manual_structure("bitfit", model, "tiny").to_dict()["entries"][0]
+    assert list(lora) == ["path", "kind", "size", "rank", "layer", "role", "stack"]
+    assert (lora["rank"], adapter["width"]) == (8, 24)
+    assert "rank" not in adapter and "rank" not in bitfit and "width" not in bitfit
