@@ -251,10 +251,10 @@ def build(
                 backbone,
                 cands,
                 budget,
-                cfg.beta,
-                cfg.rescale,
-                cfg.gradient_projection,
-                cfg.lora_scale,
+                beta=cfg.beta,
+                rescale=cfg.rescale,
+                gradient_projection=cfg.gradient_projection,
+                lora_scale=cfg.lora_scale,
                 seed=cfg.seed,
             )
             net.gates.temperature = cfg.gate_temperature
@@ -273,17 +273,17 @@ def build(
         a_sched = linear_decay(a_opt, cfg.search_steps - cfg.alpha_warmup_steps)
         a_stream = BatchStream(a_rows, cfg.batch_size, cfg.seed + 1)
         alpha_step = make_alpha_step(
-            model,
-            gates.alpha,
-            w_params,
-            a_opt,
-            a_sched,
-            a_stream,
-            w_stream,
-            device,
-            cfg.darts_order,
-            cfg.grad_clip,
-            lambda: w_opt.param_groups[0]["lr"],
+            model=model,
+            alpha=gates.alpha,
+            w_params=w_params,
+            alpha_opt=a_opt,
+            alpha_sched=a_sched,
+            alpha_stream=a_stream,
+            train_stream=w_stream,
+            device=device,
+            order=cfg.darts_order,
+            grad_clip=cfg.grad_clip,
+            w_lr=lambda: w_opt.param_groups[0]["lr"],
             shared_sample=net.shared_sample,
         )
 

@@ -28,6 +28,7 @@ class GatedSupernet(nn.Module):
         backbone: nn.Module,
         candidates: Sequence[Candidate],
         budget: int,
+        *,
         beta: float = 1.0,
         rescale: bool = True,
         gradient_projection: bool = False,

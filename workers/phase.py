@@ -54,9 +54,10 @@ def linear_decay(optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.lr
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: max(0.0, 1.0 - s / max(steps, 1)))
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Phase:
-    """Everything a phase needs; `run` drives it."""
+    """Everything a phase needs; `run` drives it. Built with keywords only: 13 positional
+    arguments of similar types were too easy to pass in the wrong order."""
 
     name: str
     model: TaskModel

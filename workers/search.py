@@ -30,6 +30,7 @@ def _grads(loss: torch.Tensor, params: list[torch.nn.Parameter]) -> list[torch.T
 
 
 def make_alpha_step(
+    *,
     model: TaskModel,
     alpha: torch.nn.Parameter,
     w_params: list[torch.nn.Parameter],
@@ -41,7 +42,6 @@ def make_alpha_step(
     order: int,
     grad_clip: float,
     w_lr: Callable[[], float],
-    *,
     shared_sample: Callable[[], AbstractContextManager[None]] = nullcontext,
 ) -> Callable[[int], dict[str, float]]:
     """A closure doing one alpha update for a step; returns its metrics.

@@ -38,10 +38,10 @@ def search_structure(ctx: TrialContext, backbone: torch.nn.Module, budget: int) 
         backbone,
         cands,
         budget,
-        cfg.beta,
-        cfg.rescale,
-        cfg.gradient_projection,
-        cfg.lora_scale,
+        beta=cfg.beta,
+        rescale=cfg.rescale,
+        gradient_projection=cfg.gradient_projection,
+        lora_scale=cfg.lora_scale,
         seed=cfg.seed,
     )
     net.gates.temperature = cfg.gate_temperature
@@ -62,17 +62,17 @@ def search_structure(ctx: TrialContext, backbone: torch.nn.Module, budget: int) 
     a_stream = BatchStream(ctx.encode(a_half, "train-alpha-half"), cfg.batch_size, cfg.seed + 1)
     w_params = [p for g in groups for p in g["params"]]
     alpha_step = make_alpha_step(
-        model,
-        net.gates.alpha,
-        w_params,
-        a_opt,
-        a_sched,
-        a_stream,
-        w_stream,
-        ctx.device,
-        cfg.darts_order,
-        cfg.grad_clip,
-        lambda: w_opt.param_groups[0]["lr"],
+        model=model,
+        alpha=net.gates.alpha,
+        w_params=w_params,
+        alpha_opt=a_opt,
+        alpha_sched=a_sched,
+        alpha_stream=a_stream,
+        train_stream=w_stream,
+        device=ctx.device,
+        order=cfg.darts_order,
+        grad_clip=cfg.grad_clip,
+        w_lr=lambda: w_opt.param_groups[0]["lr"],
         shared_sample=net.shared_sample,
     )
 

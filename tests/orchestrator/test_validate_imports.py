@@ -54,18 +54,14 @@ def test_validate_of_the_quickstart_imports_no_torch(tmp_path: Path) -> None:
     assert outcome["loaded"] == [], f"validate imported {outcome['loaded']}"
 
 
-def test_validate_of_a_manual_structure_file_imports_no_torch(tmp_path: Path) -> None:
-    """Reading a ``manual/<file>.json`` structure (to check it) needs no torch either."""
-    from search_space.structure import Structure, StructureEntry
-
-    entry = StructureEntry(
-        path="encoder.layer.0.attention.self.query", kind="bitfit", size=384, layer=0
-    )
-    Structure(entries=(entry,), backbone="m", backbone_params=1000).save(tmp_path / "s.json")
+def test_validate_of_every_method_family_imports_no_torch(tmp_path: Path) -> None:
+    """Parsing each kind of method (the methods registry) needs no torch. A structure
+    file (``manual/<file>.json``) is left out: checking it against the backbone may."""
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text(
-        "name: manual-check\nmodel: sentence-transformers/all-MiniLM-L6-v2\n"
-        "tasks: [glue/sst2]\nmethods: [manual/s.json, manual/bitfit]\nseeds: [1]\n"
+        "name: methods-check\nmodel: sentence-transformers/all-MiniLM-L6-v2\n"
+        "tasks: [glue/sst2, glue/rte]\nbudgets: ['0.01%']\nseeds: [1]\n"
+        "methods: [s3delta, random, finetune, manual/bitfit, manual/lora-qv-r8, manual/adapter]\n"
     )
     outcome = _validate_in_fresh_process(sweep, tmp_path)
     assert outcome["code"] in (None, 0)

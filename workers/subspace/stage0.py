@@ -47,16 +47,16 @@ def train_det(ctx: SubspaceContext, det: DetModel) -> Stage0Outcome:
             ctx.callback(replace(event, phase=f"stage0:{det.name}"))
 
     phase = Phase(
-        "stage0",  # its steps' time goes to the stage0_steps bucket
-        model,
-        [opt],
-        [linear_decay(opt, cfg.stage0_steps)],
-        stream,
-        cfg.stage0_steps,
-        cfg.eval_every,
-        lambda: ctx.score(model, "dev"),
-        ctx.device,
-        cfg.grad_clip,
+        name="stage0",  # its steps' time goes to the stage0_steps bucket
+        model=model,
+        optimizers=[opt],
+        schedulers=[linear_decay(opt, cfg.stage0_steps)],
+        stream=stream,
+        steps=cfg.stage0_steps,
+        eval_every=cfg.eval_every,
+        evaluate=lambda: ctx.score(model, "dev"),
+        device=ctx.device,
+        grad_clip=cfg.grad_clip,
         callback=progress,
         timings=ctx.timings,
     )
