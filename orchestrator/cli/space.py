@@ -21,6 +21,7 @@ def space_summary(model_name: str, space: str, budget: str | None, seed: int) ->
         parse_budget,
         random_select,
     )
+    from search_space.positions import candidate_records
 
     spec = parse_budget(budget) if budget is not None else None  # syntax first, before loading
     model, _ = load_backbone(model_name)
@@ -33,11 +34,7 @@ def space_summary(model_name: str, space: str, budget: str | None, seed: int) ->
         "num_candidates": len(cands),
         "total_size": sum(c.size for c in cands),
         "by_kind": {},
-        "candidates": [
-            {"name": c.name, "kind": c.kind, "size": c.size, "layer": c.site.layer,
-             "role": c.site.role, "stack": c.site.stack}
-            for c in cands
-        ],
+        "candidates": candidate_records(cands),  # as a search's candidates.json
     }
     for c in cands:
         kind = summary["by_kind"].setdefault(c.kind, {"count": 0, "size": 0})
