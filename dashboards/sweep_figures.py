@@ -9,7 +9,6 @@ exception, so a partial sweep still yields a report.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +24,7 @@ from dashboards.score_vs_budget import score_vs_budget_figure
 from dashboards.trajectory import TRAJECTORY_KEYS, trajectory_figure
 from orchestrator.client import SEARCHED_METHOD, Client, ResultsError
 from orchestrator.comparison_types import Comparison
+from workers.names import safe_name
 
 
 @dataclass
@@ -50,7 +50,7 @@ class SweepFigures:
 
 def slug(text: str) -> str:
     """File-name-safe form of a task or budget ("glue/sst2" -> "glue_sst2", "0.01%" -> "0.01pct")."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text.replace("%", "pct")).strip("_")
+    return safe_name(text, sep="_", strip="_", words={"%": "pct"}, fallback="")
 
 
 def _plan(client: Client, sweep: str, notes: list[str]) -> Any:

@@ -10,11 +10,12 @@ them across sweeps. The sweep driver logs them when a sweep ends
 from __future__ import annotations
 
 import math
-import re
 
 from orchestrator.comparison_types import Comparison, PairedComparison
+from workers.names import safe_name
 
 PREFIX = "compare"
+_WORDS = {"≤": "le_", "%": "pct"}
 FIGURES = (
     "mean_diff",
     "ci_low",
@@ -32,8 +33,7 @@ FIGURES = (
 
 def metric_part(text: str) -> str:
     """One path part of a metric name: only MLflow's allowed characters, no '/'."""
-    text = text.replace("≤", "le_").replace("%", "pct")
-    return re.sub(r"[^A-Za-z0-9_.\- ]+", "_", text).strip("_ ") or "_"
+    return safe_name(text, keep="_.- ", sep="_", strip="_ ", words=_WORDS, fallback="_")
 
 
 def metric_prefix(row: PairedComparison) -> str:

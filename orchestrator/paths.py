@@ -23,6 +23,8 @@ import os
 import re
 from pathlib import Path
 
+from workers import names
+
 HOME_ENV = "S3DELTA_HOME"
 OPTUNA_STORAGE_ENV = "S3DELTA_OPTUNA_STORAGE"
 MLFLOW_URI_ENV = "MLFLOW_TRACKING_URI"
@@ -119,8 +121,7 @@ def check_storage_url(url: str, where: str) -> str:
 
 def safe_name(text: str) -> str:
     """Text usable as one folder name: letters, digits, dot, dash and underscore."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")
-    return cleaned or "unnamed"
+    return names.safe_name(text)
 
 
 def redact_url(url: str) -> str:

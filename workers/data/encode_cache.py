@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
@@ -28,6 +27,7 @@ from typing import Any
 import torch
 
 from workers.data.examples import Example
+from workers.names import safe_name
 
 CACHE_FORMAT = 1
 Encoder = Callable[[Sequence[Example]], dict[str, torch.Tensor]]
@@ -93,7 +93,7 @@ def _file_sha256(path: Path) -> str:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:40] or "x"
+    return safe_name(text, keep="", sep="-", strip="-", limit=40, fallback="x")
 
 
 class EncodeCache:
