@@ -6,8 +6,8 @@ from torch import nn
 
 from search_space.baselines import BASELINES, MANUAL_NAMES
 from search_space.deltas import get_kind
-from search_space.positions import backbone_params, find_sites
-from search_space.structure import Structure, StructureEntry
+from search_space.positions import backbone_params, entry_at, find_sites
+from search_space.structure import Structure
 
 
 def manual_structure(
@@ -23,10 +23,8 @@ def manual_structure(
     values = dict(baseline.options)
     if baseline.kind == "adapter" and adapter_width is not None:
         values["width"] = adapter_width
-    options = kind.parse_options(values)
-    saved = tuple(options.values().items())
     entries = [
-        StructureEntry(s.path, kind.name, kind.size(s, options), saved, s.layer, s.role, s.stack)
+        entry_at(s, kind.name, values)
         for s in find_sites(model)
         if s.site_type in kind.sites and (not baseline.roles or s.role in baseline.roles)
     ]

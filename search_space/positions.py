@@ -17,6 +17,7 @@ from torch import nn
 
 from search_space.deltas import KindOptions, Site, get_kind, space_kinds, space_names
 from search_space.families import UnsupportedModelError, family_of, place_of
+from search_space.structure import StructureEntry
 
 
 class _Spaces(Mapping[str, dict[str, tuple[str, ...]]]):
@@ -98,6 +99,18 @@ def find_candidates(model: nn.Module, space: str = "M") -> list[Candidate]:
             options = kind.options()
             out.append(Candidate(site, name, kind.size(site, options), options))
     return out
+
+
+def entry_at(site: Site, kind: str, options: Mapping[str, int] | None = None) -> StructureEntry:
+    """A structure entry for ``kind`` at ``site`` with its exact size (``options`` by name,
+    the kind's defaults for those not given)."""
+    spec = get_kind(kind)
+    resolved = spec.parse_options(dict(options or {}))
+    if resolved.problems():
+        raise ValueError(f"delta kind {kind!r}: {resolved.problems()[0]}")
+    saved = tuple(resolved.values().items())
+    size = spec.size(site, resolved)
+    return StructureEntry(site.path, kind, size, saved, site.layer, site.role, site.stack)
 
 
 def candidate_records(candidates: Sequence[Candidate]) -> list[dict[str, Any]]:

@@ -34,12 +34,15 @@ WITH_LRA = (*EXACT, ("encoder.layer.4.output", "lra", 1))
 
 
 def _write_delta(folder: Path, chosen: tuple[tuple[str, str, int], ...]) -> Path:
-    from search_space.manual import _entry
+    from search_space.positions import entry_at
 
     model, _ = load_backbone(MINILM)
     fingerprint = backbone_fingerprint(model)
     sites = {s.path: s for s in find_sites(model)}
-    entries = tuple(_entry(sites[path], kind, rank) for path, kind, rank in chosen)
+    entries = tuple(
+        entry_at(sites[path], kind, {"rank": rank} if kind == "lora" else {})
+        for path, kind, rank in chosen
+    )
     params = sum(p.numel() for p in model.parameters())
     structure = Structure(entries, MINILM, params, budget=5000, space="M")
     deltas = apply_structure(model, structure, lora_scale=2.0)
