@@ -5,7 +5,9 @@ or scipy, yet through the package ``__init__``s it used to import all three (abo
 of a 3.3 s command). This script times the real console script, best of ``--repeats``
 fresh processes (best, not mean: on a shared machine the minimum is the figure least
 disturbed by other work), and records which heavy libraries the command imported and
-the project modules that pulled most import time (``python -X importtime``).
+the project modules that pulled most import time (``python -X importtime``). CPU time
+(user + system) is recorded beside wall time: on a machine shared with other work it is
+the steadier of the two.
 
     .venv/bin/python benchmarks/bench_validate_startup.py --label after
     git archive 51e5ca5 | tar -x -C /tmp/old && ln -s /work/shared /tmp/shared
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -54,14 +57,19 @@ def _env() -> dict[str, str]:
     return env
 
 
-def time_command(command: list[str], repeats: int) -> list[float]:
-    """Wall seconds of `repeats` fresh runs of `command` (output discarded, exit 0 required)."""
-    times = []
+def time_command(command: list[str], repeats: int) -> tuple[list[float], list[float]]:
+    """Wall seconds and CPU seconds (user + system, the process and its children) of
+    `repeats` fresh runs of `command` (output discarded, exit 0 required). CPU time
+    moves less than wall time when other work shares the machine."""
+    walls, cpus = [], []
     for _ in range(repeats):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         subprocess.run(command, cwd=TREE, env=_env(), check=True, capture_output=True)
-        times.append(time.perf_counter() - start)
-    return times
+        walls.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return walls, cpus
 
 
 def heavy_imports(python: str, sweep: str) -> list[str]:
@@ -117,8 +125,8 @@ def main() -> None:
     venv = REPO / ".venv" / "bin"
     python = str(venv / "python") if (venv / "python").exists() else sys.executable
     command = [str(venv / "s3delta"), "validate", args.sweep]
-    baseline = time_command([python, "-c", "pass"], args.repeats)
-    times = time_command(command, args.repeats)
+    baseline, _ = time_command([python, "-c", "pass"], args.repeats)
+    times, cpu_times = time_command(command, args.repeats)
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=TREE, capture_output=True, text=True
     ).stdout.strip()
@@ -126,6 +134,8 @@ def main() -> None:
         "command": " ".join([".venv/bin/s3delta", "validate", args.sweep]),
         "best_s": round(min(times), 3),
         "times_s": [round(t, 3) for t in times],
+        "best_cpu_s": round(min(cpu_times), 3),
+        "cpu_times_s": [round(t, 3) for t in cpu_times],
         "bare_python_best_s": round(min(baseline), 3),
         "heavy_modules_imported": heavy_imports(python, args.sweep),
         "largest_imports": import_culprits(python, args.sweep),
