@@ -19,6 +19,7 @@ from dashboards.sweep_figures import SweepFigures, sweep_figures
 from orchestrator.client import Client
 from orchestrator.comparison_text import comparison_rows, verdict
 from orchestrator.comparison_types import Comparison
+from orchestrator.costs import SweepCosts
 from orchestrator.results_text import raw_rows
 
 REPORT_ARTIFACT_DIR = "report"
@@ -57,6 +58,53 @@ def _comparison_html(comparison: Comparison) -> str:
     items = "".join(f"<li>{html.escape(n)}</li>" for n in comparison.notes)
     if items:
         parts.append(f"<ul>{items}</ul>")
+    return "\n".join(parts)
+
+
+def _costs_html(costs: SweepCosts) -> str:
+    """What each cell and the whole sweep cost, and what the search bought over random."""
+    parts = [
+        "<h2 id='costs'>Cost</h2>",
+        "<p>Per cell, summed over every trial run (tuning and final, pruned and failed "
+        "included): CPU-seconds (process CPU time, all threads), the search's share of them, "
+        "GPU-seconds (CUDA time held; 0 on CPU), wall seconds; peak memory is the largest "
+        "resident set of any trial. The last row is the sweep's total.</p>",
+    ]
+    if costs.cells.empty:
+        parts.append("<p>No trial recorded its cost.</p>")
+        return "\n".join(parts)
+    table = costs.cells.copy()
+    total = {"task": "total", "method": "", "budget": "", **costs.total}
+    table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
+    parts.append(
+        _wrapped(
+            table.to_html(
+                index=False,
+                escape=True,
+                table_id="cost-cells",
+                float_format=lambda v: f"{v:,.1f}",
+                na_rep="-",
+            )
+        )
+    )
+    if costs.per_point:
+        parts.append(
+            "<p>What the search bought: CPU-seconds of the s3delta cell minus those of the "
+            "random cell at the same task and budget, per point of mean paired gain over "
+            "random (empty where nothing was gained).</p>"
+        )
+        rows = pd.DataFrame([p.to_dict() for p in costs.per_point])
+        parts.append(
+            _wrapped(
+                rows.to_html(
+                    index=False,
+                    escape=True,
+                    table_id="cost-per-point",
+                    float_format=lambda v: f"{v:,.2f}",
+                    na_rep="no gain",
+                )
+            )
+        )
     return "\n".join(parts)
 
 
@@ -103,6 +151,8 @@ def render_html(content: SweepFigures) -> str:
         parts.append(_comparison_html(content.comparison))
     parts.append("<h2>Results (final phase: scores in %, mean &plusmn; std over seeds)</h2>")
     parts.append(_results_table(content.results))
+    if content.costs is not None:
+        parts.append(_costs_html(content.costs))
     for named in content.figures:
         parts.append(f"<h2>{html.escape(named.heading)}</h2>")
         parts.append(
@@ -138,6 +188,8 @@ def write_report(
         client.mlflow.log_artifact(logged, str(page), REPORT_ARTIFACT_DIR)
         if content.comparison is not None:
             client.log_comparison(sweep, content.comparison, run_id=logged)
+        if content.costs is not None:  # the sweep's total and cost per point, as metrics
+            client.log_costs(content.costs, run_id=logged)
         if png_paths:
             client.mlflow.log_artifacts(logged, str(png_dir), f"{REPORT_ARTIFACT_DIR}/png")
     return ReportFiles(page, png_paths, content.notes + content.gaps.lines(), logged)

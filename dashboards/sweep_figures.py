@@ -24,6 +24,8 @@ from dashboards.score_vs_budget import score_vs_budget_figure
 from dashboards.trajectory import TRAJECTORY_KEYS, trajectory_figure
 from orchestrator.client import SEARCHED_METHOD, Client, ResultsError
 from orchestrator.comparison_types import Comparison
+from orchestrator.costs import SweepCosts, sweep_costs
+from workers.methods import RANDOM_METHOD
 from workers.names import safe_name
 
 
@@ -46,6 +48,7 @@ class SweepFigures:
     gaps: Gaps
     notes: list[str] = field(default_factory=list)
     comparison: Comparison | None = None  # s3delta against its baselines, paired by seed
+    costs: SweepCosts | None = None  # what each cell and the sweep cost (orchestrator.costs)
 
 
 def slug(text: str) -> str:
@@ -143,4 +146,5 @@ def sweep_figures(client: Client, sweep: str) -> SweepFigures:
             notes.append(str(err))
             continue
         figures.extend(_run_figures(client, run_id, str(task), str(budget), notes))
-    return SweepFigures(sweep, figures, results, gaps, notes, comparison)
+    costs = sweep_costs(everything, comparison, SEARCHED_METHOD, RANDOM_METHOD)
+    return SweepFigures(sweep, figures, results, gaps, notes, comparison, costs)

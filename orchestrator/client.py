@@ -318,6 +318,22 @@ class Client:
         """
         return compare_scores(self.seed_scores(sweep), method=method, baseline=baseline)
 
+    def costs(self, sweep: str, comparison: Comparison | None = None) -> Any:
+        """What the sweep cost: per cell, in total, and per point gained over random
+        (`orchestrator.costs.SweepCosts`); ``comparison`` defaults to `compare` against
+        random (none when too few runs finished to pair)."""
+        from orchestrator.costs import sweep_costs
+        from workers.methods import RANDOM_METHOD
+
+        if comparison is None:
+            try:
+                comparison = self.compare(sweep, baseline=RANDOM_METHOD)
+            except (ResultsError, ValueError):
+                comparison = None
+        return sweep_costs(
+            self.trials(sweep, phase=None), comparison, SEARCHED_METHOD, RANDOM_METHOD
+        )
+
     # ---- single runs --------------------------------------------------------------
     def best_run_id(self, sweep: str, task: str, budget: str, method: str = SEARCHED_METHOD) -> str:
         """The finished final run of ``method`` with the best dev score for a cell.
@@ -419,6 +435,19 @@ class Client:
         metrics = [Metric(name, value, stamp, 0) for name, value in values.items()]
         for start in range(0, len(metrics), 900):
             self.mlflow.log_batch(target, metrics=metrics[start : start + 900])
+        return values
+
+    def log_costs(self, costs: Any, run_id: str) -> dict[str, float]:
+        """Log a sweep's total cost and cost per point over random (`orchestrator.costs`)
+        as metrics of ``run_id`` (the sweep's parent run); returns them."""
+        from orchestrator.comparison_metrics import metric_part
+        from orchestrator.costs import cost_metrics
+
+        values = cost_metrics(costs, metric_part)
+        stamp = int(time.time() * 1000)
+        metrics = [Metric(name, value, stamp, 0) for name, value in values.items()]
+        for start in range(0, len(metrics), 900):
+            self.mlflow.log_batch(run_id, metrics=metrics[start : start + 900])
         return values
 
     def load_delta(self, run_id: str, model_name: str | None = None) -> Any:

@@ -3,7 +3,9 @@
 Every trial records the same six buckets (seconds), so a slow trial can be explained
 from its MLflow run alone. Evaluation and checkpoint time spent inside a phase are
 taken out of that phase's step time: the buckets do not overlap, and with `other`
-(artifacts, bookkeeping) they add up to the trial's wall time.
+(artifacts, bookkeeping) they add up to the trial's wall time. The same buckets also
+hold the process CPU seconds spent in them (`cpu_seconds`, every thread of the process),
+which `workers.cost` reports as what each part of the trial cost.
 """
 
 from __future__ import annotations
@@ -27,22 +29,27 @@ class Timings:
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = dict.fromkeys(BUCKETS, 0.0)
-        self._stack: list[list[float]] = []  # per open measure: [start, time taken by inner]
+        self.cpu_seconds: dict[str, float] = dict.fromkeys(BUCKETS, 0.0)
+        # per open measure: [start, time taken by inner, cpu start, cpu taken by inner]
+        self._stack: list[list[float]] = []
 
     @contextmanager
     def measure(self, bucket: str) -> Iterator[None]:
         if bucket not in self.seconds:
             raise KeyError(f"unknown timing bucket {bucket!r}; use one of {', '.join(BUCKETS)}")
-        frame = [time.perf_counter(), 0.0]
+        frame = [time.perf_counter(), 0.0, time.process_time(), 0.0]
         self._stack.append(frame)
         try:
             yield
         finally:
             self._stack.pop()
             total = time.perf_counter() - frame[0]
+            cpu = time.process_time() - frame[2]
             self.seconds[bucket] += total - frame[1]
+            self.cpu_seconds[bucket] += cpu - frame[3]
             if self._stack:
                 self._stack[-1][1] += total
+                self._stack[-1][3] += cpu
 
     def summary(self, wall: float) -> dict[str, float]:
         """The buckets plus `other` (the rest of ``wall``) and `wall`."""

@@ -28,6 +28,7 @@ from search_space import (
     save_delta,
 )
 from workers.batch_stream import BatchStream
+from workers.cost import CostMeter
 from workers.data import TaskSpec, get_task
 from workers.methods import Method, parse_method
 from workers.optim import head_group
@@ -145,8 +146,10 @@ def _steps_from_epochs(cfg: TrialConfig, n_train: int) -> TrialConfig:
 def run_trial(cfg: TrialConfig, callback: Callback = None) -> TrialResult:
     """Run one trial to the end (resuming from ``cfg.checkpoint_dir`` if it holds a checkpoint)."""
     started = time.perf_counter()
+    meter = CostMeter()
     method, spec = _check(cfg)
     ctx = TrialContext(cfg, spec, callback)
+    meter.use_device(ctx.device)
     cfg = ctx.cfg = _steps_from_epochs(cfg, len(ctx.splits.train))
     backbone = ctx.load()
     n_backbone = backbone_params(backbone)
@@ -158,6 +161,7 @@ def run_trial(cfg: TrialConfig, callback: Callback = None) -> TrialResult:
     )
     artifacts = _write_artifacts(out, model, structure, info, cfg.lora_scale)
     delta_params = structure.total_size if structure is not None else n_backbone
+    timings = ctx.timings.summary(time.perf_counter() - started)
     result = TrialResult(
         config=cfg.model_dump(),
         structure=structure.to_dict() if structure is not None else None,
@@ -177,7 +181,8 @@ def run_trial(cfg: TrialConfig, callback: Callback = None) -> TrialResult:
         wall_time_s=time.perf_counter() - started,
         device=str(ctx.device),
         artifacts=artifacts,
-        timings=ctx.timings.summary(time.perf_counter() - started),
+        timings=timings,
+        cost=meter.finish(timings, ctx.timings.cpu_seconds),
     )
     result.config["protocol"] = ctx.splits.protocol
     result.config["threads"] = ctx.threads

@@ -113,6 +113,9 @@ class TrialResult:
     artifacts: dict[str, str] = field(default_factory=dict)  # name -> file path
     # wall seconds per part of the trial (workers.timings.BUCKETS, plus other and wall)
     timings: dict[str, float] = field(default_factory=dict)
+    # what the trial cost (workers.cost): cpu_s, gpu_s, peak_rss_mb, peak_gpu_mb (CUDA),
+    # share_search/_retrain/_evaluation of wall time, cpu_<timing bucket>_s
+    cost: dict[str, float] = field(default_factory=dict)
     # s3delta only: how decided the gates were (search_space.gate_diagnostics) and the dev
     # score of the searched supernet cut to the discrete structure (discrete_dev_score;
     # discretisation_gap = search dev score - discrete dev score, in score units)

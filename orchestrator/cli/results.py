@@ -69,7 +69,9 @@ def results(
         if raw:
             _print_raw(sweep, client.results(sweep), as_json, as_csv)
         else:
-            _print_comparison(sweep, client.compare(sweep, baseline=baseline), as_json)
+            comparison = client.compare(sweep, baseline=baseline)
+            costs = client.costs(sweep, comparison if baseline == "random" else None)
+            _print_comparison(sweep, comparison, as_json, costs)
     except ResultsError as err:
         fail(str(err))
 
@@ -88,8 +90,9 @@ def _print_raw(sweep: str, table: Any, as_json: bool, as_csv: bool = False) -> N
         typer.echo(format_raw(table, sweep))
 
 
-def _print_comparison(sweep: str, comparison: Any, as_json: bool) -> None:
+def _print_comparison(sweep: str, comparison: Any, as_json: bool, costs: Any = None) -> None:
     from orchestrator.comparison_text import format_comparison, verdict
+    from orchestrator.costs import cost_text
 
     if as_json:
         data = {
@@ -100,9 +103,13 @@ def _print_comparison(sweep: str, comparison: Any, as_json: bool) -> None:
             "notes": list(comparison.notes),
             "verdict": verdict(comparison),
         }
+        if costs is not None:
+            data["costs"] = costs.to_dict()
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
         typer.echo(format_comparison(comparison, sweep))
+        if costs is not None:
+            typer.echo("\n" + cost_text(costs))
 
 
 def best(

@@ -87,6 +87,7 @@ def execute_trial(cfg_dict: dict[str, Any], key: str, hub: Any) -> dict[str, Any
     import optuna
     import torch
 
+    from workers.cost import CostMeter
     from workers.trial import run_trial
     from workers.trial_types import TrialConfig
 
@@ -96,14 +97,16 @@ def execute_trial(cfg_dict: dict[str, Any], key: str, hub: Any) -> dict[str, Any
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     reporter = HubReporter(hub, key)
+    meter = CostMeter()  # what a trial that ends early cost (a finished one reports its own)
     try:
         result = run_trial(cfg, reporter)
     except optuna.TrialPruned as pruned:
         reporter.flush(check_stop=False)
-        return {"status": "pruned", "error": str(pruned)}
+        return {"status": "pruned", "error": str(pruned), "cost": meter.finish()}
     except Exception:
         reporter.flush(check_stop=False)
-        return {"status": "failed", "error": traceback.format_exc(limit=20)}
+        error = traceback.format_exc(limit=20)
+        return {"status": "failed", "error": error, "cost": meter.finish()}
     reporter.flush(check_stop=False)
     outcome = asdict(result)
     reason = non_finite_reason(outcome)

@@ -10,10 +10,15 @@ sweep counts the trials of earlier drivers too):
 - ``delta_params``, ``budget_params``: the cell's size (mean over its final runs);
 - s3delta cells only: ``diff_vs_random`` (mean paired difference s3delta - random in
   points), ``diff_vs_random_ci_low``/``_ci_high`` (95% t-interval), ``diff_vs_random_p``
-  and ``diff_vs_random_n_pairs``.
+  and ``diff_vs_random_n_pairs``;
+- what the cell cost (`orchestrator.costs`): ``cost_cpu_s``, ``cost_gpu_s``, ``cost_wall_s``,
+  ``cost_search_cpu_s`` summed over every trial run of the cell, ``cost_n_trials``, and
+  ``cost_peak_rss_mb`` (the largest).
 
 On the sweep run the same figures are named ``cell/<task>/<method>/<budget>/<figure>``
-(parts made MLflow-safe as in `orchestrator.comparison_metrics`).
+(parts made MLflow-safe as in `orchestrator.comparison_metrics`), with the sweep's total
+cost ``cost/total/<figure>`` and the cost per point gained over random
+``cost/<task>/<budget>/cpu_s_per_point`` (`orchestrator.costs.cost_metrics`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import math
 from typing import Any
 
 from orchestrator.comparison_metrics import metric_part
+from orchestrator.costs import cost_metrics
 from workers.methods import RANDOM_METHOD as RANDOM
 from workers.methods import SEARCHED_METHOD as SEARCHED
 
@@ -51,6 +57,7 @@ def cell_summaries(client: Any, sweep: str) -> dict[CellId, dict[str, float]]:
     if trials.empty:
         return summaries
     done = trials[trials["status"] == "FINISHED"]
+    _add_costs(summaries, client.costs(sweep).cells)
     results = client.results(sweep)
     for row in results.to_dict("records"):
         ident = (str(row["task"]), str(row["method"]), str(row["budget"]))
@@ -62,7 +69,8 @@ def cell_summaries(client: Any, sweep: str) -> dict[CellId, dict[str, float]]:
             "delta_params": row.get("delta_params_mean"),
             "budget_params": row.get("budget_params_mean"),
         }
-        summaries[ident] = {k: _rounded(v) for k, v in values.items() if _number(v) is not None}
+        figures = {k: _rounded(v) for k, v in values.items() if _number(v) is not None}
+        summaries.setdefault(ident, {}).update(figures)
     if "dev_score" in done:
         for ident_values, cell in done.groupby(["task", "method", "budget"]):
             ident = (str(ident_values[0]), str(ident_values[1]), str(ident_values[2]))
@@ -89,6 +97,19 @@ def cell_summaries(client: Any, sweep: str) -> dict[CellId, dict[str, float]]:
     return summaries
 
 
+def _add_costs(summaries: dict[CellId, dict[str, float]], cells: Any) -> None:
+    """Each cell's cost figures as ``cost_<figure>`` (from `orchestrator.costs.cell_costs`)."""
+    for row in cells.to_dict("records"):
+        ident = (str(row["task"]), str(row["method"]), str(row["budget"]))
+        figures = {
+            f"cost_{name}": row[name]
+            for name in ("n_trials", "cpu_s", "gpu_s", "wall_s", "search_cpu_s", "peak_rss_mb")
+        }
+        summaries.setdefault(ident, {}).update(
+            {k: _rounded(v) for k, v in figures.items() if _number(v) is not None}
+        )
+
+
 def sweep_metrics(summaries: dict[CellId, dict[str, float]]) -> dict[str, float]:
     """``cell/<task>/<method>/<budget>/<figure>`` for the sweep run."""
     values = {}
@@ -109,7 +130,8 @@ def log_summaries(
     from orchestrator.client import Client
 
     try:
-        summaries = cell_summaries(Client(tracker.tracking_uri, tracker.experiment_name), sweep)
+        client = Client(tracker.tracking_uri, tracker.experiment_name)
+        summaries = cell_summaries(client, sweep)
         chosen = list(tracker.cell_ids) if cells is None else cells
         for ident in chosen:
             run_id = tracker.cell_ids.get(ident)
@@ -117,7 +139,9 @@ def log_summaries(
                 tracker.log_summary(run_id, summaries.get(ident, {}), "FINISHED" if close else None)
         if tracker.parent_id:
             picked = {i: summaries[i] for i in chosen if i in summaries}
-            tracker.log_summary(tracker.parent_id, sweep_metrics(picked), None)
+            values = sweep_metrics(picked)
+            values.update(cost_metrics(client.costs(sweep), metric_part))
+            tracker.log_summary(tracker.parent_id, values, None)
         return summaries
     except Exception as error:
         log.warning("cell summaries not logged (%s); `s3delta report %s` logs them", error, sweep)

@@ -366,6 +366,8 @@ class SweepTracker:
                 status = "KILLED"
             else:
                 self.client.set_tag(run_id, "s3delta.error", str(outcome.get("error"))[-4900:])
+            if outcome["status"] != "ok":  # a trial that ended early still cost something
+                self._log_batches(run_id, metrics=_cost_metrics(outcome.get("cost")))
         finally:
             self.client.set_terminated(run_id, status=status)
             self.live.pop(key.text, None)
@@ -504,10 +506,19 @@ def _result_metrics(result: dict[str, Any]) -> list[Metric]:
     # where the trial's wall time went (workers.timings): time_<bucket>_s
     for bucket, seconds in (result.get("timings") or {}).items():
         values[f"time_{bucket}_s"] = seconds
+    metrics: list[Metric | None] = list(_cost_metrics(result.get("cost")))
     # n_test etc.: the paired comparison shows how many examples a test score rests on
     for split, size in (result.get("split_sizes") or {}).items():
         values[f"n_{split}"] = size
-    metrics = [_metric(name, value) for name, value in values.items()]
+    metrics += [_metric(name, value) for name, value in values.items()]
+    return [m for m in metrics if m is not None]
+
+
+def _cost_metrics(cost: Any) -> list[Metric]:
+    """What a trial cost (`workers.cost`): ``cost_<figure>``, e.g. cost_cpu_s, cost_gpu_s."""
+    if not isinstance(cost, dict):
+        return []
+    metrics = [_metric(f"cost_{name}", value) for name, value in cost.items()]
     return [m for m in metrics if m is not None]
 
 
