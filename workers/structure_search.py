@@ -115,6 +115,9 @@ def search_structure(ctx: TrialContext, backbone: torch.nn.Module, budget: int) 
         "search_diagnostics": diagnostics,
         "chosen": [c.name for c in chosen],
         "probabilities": probabilities,
+        # alpha does not depend on the budget: the structures at other budgets come from it
+        # (search_space.rebudget)
+        "logits": dict(zip([c.name for c in cands], net.gates.alpha.tolist(), strict=True)),
         "trajectory": outcome.trajectory,
         "search_dev": outcome.best_metrics,
         "search_dev_score": outcome.best_score,
