@@ -14,7 +14,7 @@ Usage (from the repository root, with the project's venv):
 
     # the reference, on the commit before the refactor (a git worktree, nothing installed)
     git worktree add --detach /tmp/base11 51e5ca5
-    nice -n 10 python benchmarks/refactor_identity.py --code /tmp/base11 \
+    nice -n 10 python benchmarks/refactor_identity.py --code /tmp/base11 --label 51e5ca5 \
         --out benchmarks/results/refactor_identity_before.json
     # the current tree
     nice -n 10 python benchmarks/refactor_identity.py \
@@ -186,7 +186,7 @@ def _run_one(name: str, config: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def record(names: list[str], out: Path) -> None:
+def record(names: list[str], out: Path, label: str | None = None) -> None:
     """Run ``names`` in this process, saving after each trial (a partial file resumes)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -201,6 +201,8 @@ def record(names: list[str], out: Path) -> None:
     if saved.get("code") not in (None, code):
         saved = {}  # another code root: start over
     saved["code"] = code
+    if label:
+        saved["label"] = label  # e.g. the commit the code root holds
     saved.setdefault("trials", {})
     for name in names:
         if name in saved["trials"]:
@@ -278,12 +280,14 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", choices=list(TRIALS), default=list(TRIALS))
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"))
     parser.add_argument("--strict-format", action="store_true")
+    parser.add_argument("--label", help="saved with the results, e.g. the commit under test")
     args = parser.parse_args()
     if args.compare:
         sys.exit(compare(*args.compare, strict_format=args.strict_format))
     if args.code is not None:
-        sys.exit(_via(args.code, ["--out", str(args.out.resolve()), "--only", *args.only]))
-    record(args.only, args.out)
+        label = ["--label", args.label] if args.label else []
+        sys.exit(_via(args.code, ["--out", str(args.out.resolve()), *label, "--only", *args.only]))
+    record(args.only, args.out, args.label)
 
 
 if __name__ == "__main__":
