@@ -16,6 +16,8 @@ from typing import Any
 
 import pandas as pd
 
+from orchestrator.no_budget import budget_text
+
 Trial = tuple[str, str, str, int]
 CELL_FIELDS = ("task", "method", "budget", "seed")
 
@@ -44,11 +46,6 @@ class Gaps:
         return out
 
 
-def _budget_text(budget: Any) -> str:
-    """The budget as the trial tags write it: the sweep's text, or "none"."""
-    return "none" if budget is None else str(budget)
-
-
 def planned_trials(plan: Any) -> list[Trial] | None:
     """Final-phase trials listed in a plan.json payload, or None if it lists none."""
     if isinstance(plan, dict) and isinstance(plan.get("cells"), list):
@@ -56,7 +53,7 @@ def planned_trials(plan: Any) -> list[Trial] | None:
         for cell in plan["cells"]:
             if not isinstance(cell, dict) or not {"task", "method", "seeds"} <= set(cell):
                 return None
-            budget = _budget_text(cell.get("budget"))
+            budget = budget_text(cell.get("budget"))
             trials += [
                 (str(cell["task"]), str(cell["method"]), budget, int(s)) for s in cell["seeds"]
             ]
@@ -70,7 +67,7 @@ def planned_trials(plan: Any) -> list[Trial] | None:
             return None
         if item.get("phase", "final") != "final":
             continue
-        budget = _budget_text(item["budget"])
+        budget = budget_text(item["budget"])
         trials.append((str(item["task"]), str(item["method"]), budget, int(item["seed"])))
     return trials or None
 

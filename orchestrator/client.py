@@ -27,7 +27,7 @@ from orchestrator.comparison_metrics import comparison_metrics
 from orchestrator.comparison_types import Comparison, SeedScore
 from search_space.budget import BudgetError, parse_budget
 from search_space.structure import Structure
-from workers.methods import SEARCHED_METHOD
+from workers.methods import RANDOM_METHOD, SEARCHED_METHOD
 
 TAG = "s3delta."
 TRIAL_TAGS = ("sweep", "task", "method", "budget", "seed", "phase")
@@ -308,7 +308,7 @@ class Client:
         return scores
 
     def compare(
-        self, sweep: str, baseline: str = "random", method: str = SEARCHED_METHOD
+        self, sweep: str, baseline: str = RANDOM_METHOD, method: str = SEARCHED_METHOD
     ) -> Comparison:
         """``method`` against ``baseline`` and every other baseline, paired by seed.
 

@@ -24,6 +24,7 @@ from orchestrator.comparison_types import (
     PairedComparison,
     SeedScore,
 )
+from orchestrator.no_budget import NO_BUDGET as NONE
 from orchestrator.paired import (
     PairedStats,
     accuracy_se_points,
@@ -33,9 +34,9 @@ from orchestrator.paired import (
     points,
 )
 from search_space.budget import BudgetError, parse_budget
+from workers.methods import FINETUNE_METHOD as FINETUNE
+from workers.methods import RANDOM_METHOD, SEARCHED_METHOD
 
-NONE = "none"
-FINETUNE = "finetune"
 LOW_BUDGET_PCT = 0.01
 POOLED = "pooled"
 LOW_MARK = "≤"
@@ -63,8 +64,8 @@ class _Unit:
 
 
 def _baseline_order(methods: set[str], method: str, baseline: str) -> list[str]:
-    others = sorted(m for m in methods if m not in (method, baseline, "random", FINETUNE))
-    order = [baseline, "random", *others, FINETUNE]
+    others = sorted(m for m in methods if m not in (method, baseline, RANDOM_METHOD, FINETUNE))
+    order = [baseline, RANDOM_METHOD, *others, FINETUNE]
     return list(dict.fromkeys(m for m in order if m in methods and m != method))
 
 
@@ -298,8 +299,8 @@ class _Builder:
 def compare_scores(
     scores: Iterable[SeedScore],
     *,
-    method: str = "s3delta",
-    baseline: str = "random",
+    method: str = SEARCHED_METHOD,
+    baseline: str = RANDOM_METHOD,
     low_budget_pct: float = LOW_BUDGET_PCT,
 ) -> Comparison:
     """Every per-task, per-budget row of ``method`` against its baselines, then pooled rows."""

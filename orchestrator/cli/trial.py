@@ -42,7 +42,6 @@ def _run_or_exit(run_trial: Any, cfg: Any, on_progress: Any) -> Any:
     import os
 
     from orchestrator.runner.result_checks import non_finite_reason
-    from workers.trial import result_to_dict
 
     try:
         result = run_trial(cfg, on_progress)
@@ -52,7 +51,7 @@ def _run_or_exit(run_trial: Any, cfg: Any, on_progress: Any) -> Any:
         message = " ".join(str(exc).split()) or "no message"
         typer.echo(f"error: {type(exc).__name__}: {message[:1000]}", err=True)
         raise typer.Exit(EXIT_FAILED) from None
-    reason = non_finite_reason(result_to_dict(result))
+    reason = non_finite_reason(result)
     if reason:
         typer.echo(f"error: {reason}", err=True)
         raise typer.Exit(EXIT_FAILED)

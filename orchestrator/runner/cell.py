@@ -20,11 +20,16 @@ import optuna
 from optuna.trial import TrialState
 
 from orchestrator.runner import study as studies
-from orchestrator.runner.keys import TrialKey
+from orchestrator.runner.keys import Phase, TrialKey
+from orchestrator.runner.outcome import RecordedTrial, TrialOutcome
 from orchestrator.runner.progress import CellRow
+from orchestrator.sweep.plan import Cell
+from workers.trial_types import TrialConfig
 
-# (optuna trial, cell) -> TrialConfig as a dict; wraps `orchestrator.sweep.suggest_config`
-Suggest = Callable[[optuna.Trial], dict[str, Any]]
+# an optuna trial -> the cell's TrialConfig (wraps `orchestrator.sweep.suggest_config`)
+Suggest = Callable[[optuna.Trial], TrialConfig]
+# a cell's TrialConfig -> the same with the trial's own places (folders) and resources
+Finalize = Callable[[TrialConfig, TrialKey], TrialConfig]
 
 
 @dataclass
@@ -32,7 +37,7 @@ class Job:
     """One trial to run: its key, its full TrialConfig, and its Optuna handle (tune only)."""
 
     key: TrialKey
-    config: dict[str, Any]
+    config: TrialConfig
     trial: optuna.Trial | None = None
     events: list[dict[str, Any]] = field(default_factory=list)
     saw_search: bool = False
@@ -43,44 +48,37 @@ class Job:
         if event["phase"] == "search":
             self.saw_search = True
             return int(event["step"])
-        offset = int(self.config.get("search_steps", 0)) if self.saw_search else 0
+        offset = self.config.search_steps if self.saw_search else 0
         return offset + int(event["step"])
 
 
 @dataclass
 class CellRunner:
-    """Hands out the cell's jobs and takes their outcomes."""
+    """Hands out the jobs of one plan cell and takes their outcomes."""
 
     sweep_name: str
-    task: str
-    method: str
-    budget: str | None
-    n_tune: int
-    seeds: list[int]
+    cell: Cell
     study: optuna.Study
     suggest: Suggest
-    finalize: Callable[[dict[str, Any], TrialKey], dict[str, Any]]
-    recorded: dict[str, dict[str, Any]]
+    finalize: Finalize
+    recorded: dict[str, RecordedTrial]
     multi_objective: bool
-    row: CellRow
+    row: CellRow = field(init=False)
     queue: list[Job] = field(default_factory=list)
     running: int = 0
     final_started: bool = False
-    best_config: dict[str, Any] | None = None
+    best_config: TrialConfig | None = None
     run_id: str | None = None  # the cell's MLflow run (parent of its trial runs)
 
-    @property
-    def ident(self) -> tuple[str, str, str]:
-        """(task, method, budget text): the cell's identity in MLflow summaries."""
-        return (self.task, self.method, "none" if self.budget is None else str(self.budget))
-
     def __post_init__(self) -> None:
+        self.row = CellRow(self.cell)
         self._settle_stale_trials()
         self._refresh_row()
 
     # -- keys ---------------------------------------------------------------------------
-    def key(self, phase: str, index: int) -> TrialKey:
-        return TrialKey(self.sweep_name, self.task, self.method, self.budget, phase, index)  # type: ignore[arg-type]
+    def key(self, phase: Phase, index: int) -> TrialKey:
+        cell = self.cell
+        return TrialKey(self.sweep_name, cell.task, cell.method, cell.budget, phase, index)
 
     # -- resume ---------------------------------------------------------------------------
     def _settle_stale_trials(self) -> None:
@@ -93,18 +91,18 @@ class CellRunner:
                     self.study.tell(frozen.number, state=TrialState.FAIL)
                     continue
                 trial = studies.trial_for(self.study, frozen)
-                self.queue.append(Job(key, config, trial))
-            elif record["status"] == "FINISHED":
-                self.study.tell(frozen.number, self._values(record))
-            elif record["status"] == "KILLED":
+                self.queue.append(Job(key, TrialConfig.model_validate(config), trial))
+            elif record.status == "FINISHED":
+                self.study.tell(frozen.number, self._values(record.dev_score, record.delta_params))
+            elif record.status == "KILLED":
                 self.study.tell(frozen.number, state=TrialState.PRUNED)
             else:
                 self.study.tell(frozen.number, state=TrialState.FAIL)
 
-    def _values(self, record: dict[str, Any]) -> float | list[float]:
-        score = float(record.get("dev_score") or float("nan"))
+    def _values(self, dev_score: float | None, delta_params: float | None) -> float | list[float]:
+        score = float("nan") if dev_score is None else float(dev_score)
         if self.multi_objective:
-            return [score, float(record.get("delta_params") or 0.0)]
+            return [score, float(delta_params or 0.0)]
         return score
 
     # -- handing out jobs ------------------------------------------------------------------
@@ -113,7 +111,7 @@ class CellRunner:
         if self.queue:
             return self._started(self.queue.pop(0))
         if not self.final_started:
-            if len(self.study.get_trials(deepcopy=False)) < self.n_tune:
+            if len(self.study.get_trials(deepcopy=False)) < self.cell.n_tune_trials:
                 return self._started(self._ask())
             if self.running:
                 return None  # tuning still in flight
@@ -131,43 +129,46 @@ class CellRunner:
         trial = self.study.ask()
         key = self.key("tune", trial.number)
         config = self.finalize(self.suggest(trial), key)
-        trial.set_user_attr(studies.CONFIG_ATTR, config)
+        trial.set_user_attr(studies.CONFIG_ATTR, config.model_dump())
         trial.set_user_attr(studies.KEY_ATTR, key.text)
         return Job(key, config, trial)
 
     def _start_final_phase(self) -> None:
         self.final_started = True
-        if self.n_tune == 0:  # nothing to tune in this cell: the sweep's fixed settings
+        if self.cell.n_tune_trials == 0:  # nothing to tune in this cell: the fixed settings
             self.best_config = self.suggest(optuna.trial.FixedTrial({}))  # type: ignore[arg-type]
         else:
             best = studies.best_trial(self.study)
             if best is None:
                 self.row.state = "failed"
                 return
-            self.best_config = dict(best.user_attrs[studies.CONFIG_ATTR])
-        for seed in self.seeds:
+            self.best_config = TrialConfig.model_validate(best.user_attrs[studies.CONFIG_ATTR])
+        for seed in self.cell.seeds:
             key = self.key("final", seed)
-            if self.recorded.get(key.text, {}).get("status") == "FINISHED":
+            if self._finished(key):
                 continue
-            config = self.finalize({**self.best_config, "seed": seed}, key)
+            config = self.finalize(self.best_config.model_copy(update={"seed": seed}), key)
             self.queue.append(Job(key, config))
 
+    def _finished(self, key: TrialKey) -> bool:
+        record = self.recorded.get(key.text)
+        return record is not None and record.status == "FINISHED"
+
     # -- outcomes ----------------------------------------------------------------------------
-    def complete(self, job: Job, outcome: dict[str, Any]) -> None:
+    def complete(self, job: Job, outcome: TrialOutcome) -> None:
         """Take a finished job's outcome (status ok|pruned|failed)."""
         self.running -= 1
-        status = outcome["status"]
+        result = outcome.result
         if job.trial is not None:
-            if status == "ok":
-                result = outcome["result"]
-                self.study.tell(job.trial, self._values(result))
-            elif status == "pruned":
+            if result is not None:
+                self.study.tell(job.trial, self._values(result.dev_score, result.delta_params))
+            elif outcome.status == "pruned":
                 self.study.tell(job.trial, state=TrialState.PRUNED)
             else:
                 self.study.tell(job.trial, state=TrialState.FAIL)
-        elif status == "ok":
-            self.recorded[job.key.text] = {"status": "FINISHED", **outcome["result"]}
-        if status == "failed":
+        elif result is not None:
+            self.recorded[job.key.text] = RecordedTrial.of(result)
+        if outcome.status == "failed":
             self.row.failed += 1
         self._refresh_row()
 
@@ -191,10 +192,7 @@ class CellRunner:
     def _refresh_row(self) -> None:
         trials = self.study.get_trials(deepcopy=False)
         self.row.tune_done = sum(t.state in studies.FINISHED_STATES for t in trials)
-        self.row.final_done = sum(
-            self.recorded.get(self.key("final", s).text, {}).get("status") == "FINISHED"
-            for s in self.seeds
-        )
+        self.row.final_done = sum(self._finished(self.key("final", s)) for s in self.cell.seeds)
         self.row.running = self.running
         best = studies.best_trial(self.study)
         self.row.best_dev = None if best is None else best.values[0]

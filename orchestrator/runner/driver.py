@@ -25,10 +25,14 @@ from orchestrator.runner.cell import CellRunner, Job, trial_dir
 from orchestrator.runner.cluster import RayConnection, check_resources, connect_ray, disconnect_ray
 from orchestrator.runner.executor import ATTEMPTS_FILE, start_hub, submit_trial
 from orchestrator.runner.keys import TrialKey, study_name
-from orchestrator.runner.progress import CellRow, ProgressView, SweepProgress
+from orchestrator.runner.outcome import RecordedTrial, TrialOutcome
+from orchestrator.runner.progress import ProgressView, SweepProgress
 from orchestrator.runner.settings import RunSettings
 from orchestrator.runner.summary import log_summaries
 from orchestrator.runner.tracking import SweepTracker
+from orchestrator.sweep.config import SweepConfig
+from orchestrator.sweep.plan import Cell, Plan
+from workers.trial_types import TrialConfig
 
 WAIT_S = 1.0
 MLFLOW_RUN_ATTR = "mlflow_run_id"  # Optuna user attribute: the trial's MLflow run
@@ -55,35 +59,32 @@ class SweepOutcome:
 
 
 def _trial_config(
-    config: dict[str, Any], key: TrialKey, run_dir: Path, sweep: Any
-) -> dict[str, Any]:
+    config: TrialConfig, key: TrialKey, run_dir: Path, sweep: SweepConfig
+) -> TrialConfig:
     """Fill in the per-trial places (outputs, checkpoints) and the CPU/GPU share."""
-    from workers.trial_types import TrialConfig
-
     resources = sweep.resources
     out = trial_dir(run_dir, key)
-    filled = {
-        **config,
+    places: dict[str, Any] = {
         "output_dir": str(out),
         "checkpoint_dir": str(out / "checkpoints"),
         # tokenise once per sweep: every trial of the sweep shares one encoded-data cache
         "cache_dir": str(run_dir / "cache" / "encoded"),
     }
     if "checkpoint_every" not in sweep.training:  # unset: checkpoint at every evaluation
-        filled["checkpoint_every"] = filled.get("eval_every") or 50
-    if filled.get("num_threads") is None:
-        filled["num_threads"] = max(1, math.ceil(resources.cpus_per_trial))
-    if filled.get("device", "auto") == "auto" and not resources.gpus_per_trial:
-        filled["device"] = "cpu"
-    return TrialConfig(**filled).model_dump()
+        places["checkpoint_every"] = config.eval_every or 50
+    if config.num_threads is None:
+        places["num_threads"] = max(1, math.ceil(resources.cpus_per_trial))
+    if config.device == "auto" and not resources.gpus_per_trial:
+        places["device"] = "cpu"
+    return config.model_copy(update=places)
 
 
-def _attempts(config: dict[str, Any]) -> int:
-    path = Path(config["output_dir"]) / ATTEMPTS_FILE
+def _attempts(config: TrialConfig) -> int:
+    path = Path(config.output_dir or ".") / ATTEMPTS_FILE
     return len(path.read_text().splitlines()) if path.exists() else 0
 
 
-def _max_concurrent(sweep: Any, connection: RayConnection) -> int:
+def _max_concurrent(sweep: SweepConfig, connection: RayConnection) -> int:
     configured = sweep.resources.max_concurrent
     if configured:
         return int(configured)
@@ -96,7 +97,7 @@ def _max_concurrent(sweep: Any, connection: RayConnection) -> int:
 
 
 def _make_cells(
-    sweep: Any, plan: Any, settings: RunSettings, recorded: dict[str, dict[str, Any]]
+    sweep: SweepConfig, plan: Plan, settings: RunSettings, recorded: dict[str, RecordedTrial]
 ) -> list[CellRunner]:
     from orchestrator.sweep import suggest_config
 
@@ -105,7 +106,7 @@ def _make_cells(
     prune = sweep.pruning.enabled if sweep.pruning.enabled is not None else not multi
     cells = []
     for cell in plan.cells:
-        name = study_name(sweep.name, cell.task, cell.method, cell.budget)
+        name = study_name(sweep.sweep_name, cell.task, cell.method, cell.budget)
         study = studies.open_study(
             name=name,
             storage=storage,
@@ -117,56 +118,48 @@ def _make_cells(
             ),
             multi_objective=multi,
         )
-        row = CellRow(
-            cell.task,
-            cell.method,
-            "none" if cell.budget is None else str(cell.budget),
-            cell.n_tune_trials,
-            len(cell.seeds),
-        )
 
-        def suggest(trial: Any, _cell: Any = cell) -> dict[str, Any]:
-            config = suggest_config(trial, sweep, _cell)
-            return {**config.model_dump(), "seed": _cell.seeds[0]}
+        def suggest(trial: optuna.Trial, _cell: Cell = cell) -> TrialConfig:
+            return suggest_config(trial, sweep, _cell)
+
+        def finalize(config: TrialConfig, key: TrialKey) -> TrialConfig:
+            return _trial_config(config, key, settings.run_dir, sweep)
 
         cells.append(
             CellRunner(
-                sweep_name=sweep.name,
-                task=cell.task,
-                method=cell.method,
-                budget=cell.budget,
-                n_tune=cell.n_tune_trials,
-                seeds=list(cell.seeds),
+                sweep_name=sweep.sweep_name,
+                cell=cell,
                 study=study,
                 suggest=suggest,
-                finalize=lambda cfg, key: _trial_config(cfg, key, settings.run_dir, sweep),
+                finalize=finalize,
                 recorded=recorded,
                 multi_objective=multi,
-                row=row,
             )
         )
     return cells
 
 
-def _refuse_rerun(sweep: Any, plan: Any, settings: RunSettings, tracker: SweepTracker) -> None:
+def _refuse_rerun(
+    sweep: SweepConfig, plan: Plan, settings: RunSettings, tracker: SweepTracker
+) -> None:
     storage = studies.make_storage(settings.storage_url)
     used = [
-        study_name(sweep.name, c.task, c.method, c.budget)
+        study_name(sweep.sweep_name, c.task, c.method, c.budget)
         for c in plan.cells
-        if studies.study_exists(storage, study_name(sweep.name, c.task, c.method, c.budget))
+        if studies.study_exists(storage, study_name(sweep.sweep_name, c.task, c.method, c.budget))
     ]
-    parent = tracker.find_parent(sweep.name)
+    parent = tracker.find_parent(sweep.sweep_name)
     if used or parent:
         where = f"Optuna studies {used[:3]}" if used else f"MLflow parent run {parent}"
         raise SweepAlreadyRunError(
-            f"sweep {sweep.name!r} has already run ({where}); continue it with "
+            f"sweep {sweep.sweep_name!r} has already run ({where}); continue it with "
             "`s3delta run SWEEP.yaml --resume`, or give the sweep a new `name:`"
         )
 
 
 def run_sweep(
-    sweep: Any,
-    plan: Any,
+    sweep: SweepConfig,
+    plan: Plan,
     sweep_yaml: Path,
     settings: RunSettings,
     *,
@@ -184,30 +177,30 @@ def run_sweep(
     plan_dict = plan.to_dict()
     (settings.run_dir / "plan.json").write_text(json.dumps(plan_dict, indent=2, default=str))
     if resume:  # runs a dead driver left RUNNING: closed, reused when their key reruns
-        tracker.close_stale(sweep.name)
-    recorded = tracker.recorded(sweep.name) if resume else {}
+        tracker.close_stale(sweep.sweep_name)
+    recorded = tracker.recorded(sweep.sweep_name) if resume else {}
     own_connection = connection is None
     connection = connection or connect_ray(settings.address)
     status = "FAILED"
     try:
         check_resources(connection, sweep.resources.cpus_per_trial, sweep.resources.gpus_per_trial)
-        parent = tracker.find_parent(sweep.name) if resume else None
+        parent = tracker.find_parent(sweep.sweep_name) if resume else None
         parent_tags = tracker.tags_for_parent(
             run_dir=str(settings.run_dir),
             optuna_storage=settings.storage_url,
             ray_mode=connection.mode,
             ray_address=connection.address,
         )
-        tracker.start_parent(sweep.name, sweep_yaml, plan_dict, parent_tags, resume_id=parent)
+        tracker.start_parent(sweep.sweep_name, sweep_yaml, plan_dict, parent_tags, resume_id=parent)
         outcome = SweepOutcome(
-            sweep.name, tracker.parent_id or "", settings.run_dir, settings.tracking_uri
+            sweep.sweep_name, tracker.parent_id or "", settings.run_dir, settings.tracking_uri
         )
-        outcome.skipped = sum(r["status"] == "FINISHED" for r in recorded.values())
+        outcome.skipped = sum(r.status == "FINISHED" for r in recorded.values())
         cells = _make_cells(sweep, plan, settings, recorded)
         _Loop(sweep, cells, tracker, connection, max_retries, outcome).run()
-        log_summaries(tracker, sweep.name, close=True)
+        log_summaries(tracker, sweep.sweep_name, close=True)
         record_comparison(
-            settings.tracking_uri, settings.experiment, sweep.name, outcome.parent_run_id
+            settings.tracking_uri, settings.experiment, sweep.sweep_name, outcome.parent_run_id
         )
         status = "FINISHED"
         return outcome
@@ -225,7 +218,7 @@ class _Loop:
 
     def __init__(
         self,
-        sweep: Any,
+        sweep: SweepConfig,
         cells: list[CellRunner],
         tracker: SweepTracker,
         connection: RayConnection,
@@ -246,10 +239,10 @@ class _Loop:
         self.by_key: dict[str, tuple[CellRunner, Job]] = {}
         self.progress = SweepProgress([c.row for c in cells], self.limit)
         for cell in cells:  # sweep run -> cell runs -> trial runs
-            cell.run_id = tracker.start_cell(sweep.name, *cell.ident)
+            cell.run_id = tracker.start_cell(sweep.sweep_name, *cell.cell.ident)
 
     def run(self) -> None:
-        with ProgressView(self.progress, self.sweep.name) as view:
+        with ProgressView(self.progress, self.sweep.sweep_name) as view:
             self.view = view
             try:
                 while True:
@@ -305,26 +298,25 @@ class _Loop:
     def _finish(self, ref: ray.ObjectRef) -> None:
         cell, job = self.inflight.pop(ref)
         try:
-            outcome = ray.get(ref)
+            outcome: TrialOutcome = ray.get(ref)
         except Exception as error:  # worker lost beyond max_retries, or a Ray error
-            outcome = {"status": "failed", "error": f"{type(error).__name__}: {error}"}
+            outcome = TrialOutcome.failed(f"{type(error).__name__}: {error}")
         self._relay_events()
         self.tracker.finish_trial(job.key, job.config, outcome, job.events, _attempts(job.config))
         cell.complete(job, outcome)
         if cell.finished:
-            log_summaries(self.tracker, self.sweep.name, [cell.ident], close=True)
+            log_summaries(self.tracker, self.sweep.sweep_name, [cell.cell.ident], close=True)
         self.hub.forget.remote(job.key.text)
         del self.by_key[job.key.text]
-        status = outcome["status"]
-        if status == "ok":
+        if outcome.result is not None:
             self.outcome.ok += 1
-            self.progress.durations.append(float(outcome["result"].get("wall_time_s") or 0.0))
-            note = f"dev {outcome['result'].get('dev_score'):.4f}"
-        elif status == "pruned":
+            self.progress.durations.append(float(outcome.result.wall_time_s or 0.0))
+            note = f"dev {outcome.result.dev_score:.4f}"
+        elif outcome.status == "pruned":
             self.outcome.pruned += 1
             note = "pruned"
         else:
             self.outcome.failed += 1
             self.outcome.failed_keys.append(job.key.text)
-            note = "FAILED: " + str(outcome.get("error", "")).strip().splitlines()[-1][:200]
+            note = "FAILED: " + outcome.error.strip().splitlines()[-1][:200]
         self.view.line(f"{job.key.run_name}: {note}")

@@ -17,14 +17,15 @@ import os
 import socket
 import time
 import traceback
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import ray
 
 from orchestrator.runner.hub import ProgressHub
+from orchestrator.runner.outcome import TrialOutcome
 from orchestrator.runner.result_checks import non_finite_reason
+from workers.trial_types import TrialConfig
 
 FLUSH_EVERY_S = 2.0
 ATTEMPTS_FILE = "attempts.jsonl"
@@ -79,8 +80,8 @@ def _record_attempt(output_dir: str | None) -> None:
         fh.write(json.dumps(line) + "\n")
 
 
-def execute_trial(cfg_dict: dict[str, Any], key: str, hub: Any) -> dict[str, Any]:
-    """Run one trial in this process; return `{"status": ok|pruned|failed, ...}`."""
+def execute_trial(cfg: TrialConfig, key: str, hub: Any) -> TrialOutcome:
+    """Run one trial in this process; application errors come back as a failed outcome."""
     from orchestrator.quiet import quiet_libraries
 
     quiet_libraries()  # no library progress bars / INFO lines in the driver's log
@@ -89,11 +90,9 @@ def execute_trial(cfg_dict: dict[str, Any], key: str, hub: Any) -> dict[str, Any
 
     from workers.cost import CostMeter
     from workers.trial import run_trial
-    from workers.trial_types import TrialConfig
 
     quiet_libraries()  # again, now that transformers is imported
-    _record_attempt(cfg_dict.get("output_dir"))
-    cfg = TrialConfig(**cfg_dict)
+    _record_attempt(cfg.output_dir)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
     reporter = HubReporter(hub, key)
@@ -102,17 +101,15 @@ def execute_trial(cfg_dict: dict[str, Any], key: str, hub: Any) -> dict[str, Any
         result = run_trial(cfg, reporter)
     except optuna.TrialPruned as pruned:
         reporter.flush(check_stop=False)
-        return {"status": "pruned", "error": str(pruned), "cost": meter.finish()}
+        return TrialOutcome.pruned(str(pruned), meter.finish())
     except Exception:
         reporter.flush(check_stop=False)
-        error = traceback.format_exc(limit=20)
-        return {"status": "failed", "error": error, "cost": meter.finish()}
+        return TrialOutcome.failed(traceback.format_exc(limit=20), meter.finish())
     reporter.flush(check_stop=False)
-    outcome = asdict(result)
-    reason = non_finite_reason(outcome)
+    reason = non_finite_reason(result)
     if reason:
-        return {"status": "failed", "error": reason}
-    return {"status": "ok", "result": outcome}
+        return TrialOutcome.failed(reason)
+    return TrialOutcome.ok(result)
 
 
 def start_hub() -> Any:
@@ -121,7 +118,7 @@ def start_hub() -> Any:
 
 
 def submit_trial(
-    cfg_dict: dict[str, Any],
+    cfg: TrialConfig,
     key: str,
     hub: Any,
     *,
@@ -140,4 +137,4 @@ def submit_trial(
         retry_exceptions=False,
         name=f"trial {key}",
     )
-    return remote.remote(cfg_dict, key, hub)
+    return remote.remote(cfg, key, hub)

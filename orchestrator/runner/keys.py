@@ -12,6 +12,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
+from orchestrator.no_budget import budget_text
 from orchestrator.paths import safe_name
 
 Phase = Literal["tune", "final"]
@@ -32,7 +33,7 @@ class TrialKey:
     @property
     def budget_text(self) -> str:
         """The budget as written in the sweep, or `none` for budget-free methods."""
-        return "none" if self.budget is None else str(self.budget)
+        return budget_text(self.budget)
 
     @property
     def text(self) -> str:
@@ -76,4 +77,4 @@ class TrialKey:
 
 def study_name(sweep: str, task: str, method: str, budget: str | None) -> str:
     """One Optuna study per (task, method, budget) cell of a sweep."""
-    return "/".join((sweep, task, method, "none" if budget is None else str(budget)))
+    return "/".join((sweep, task, method, budget_text(budget)))

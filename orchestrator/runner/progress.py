@@ -15,6 +15,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from orchestrator.sweep.plan import Cell
+
 PLAIN_SUMMARY_EVERY_S = 30.0
 # a row's state in words for the plain log ("tune" next to "tune 0/2" read as a stutter)
 STATE_TEXT = {
@@ -28,13 +30,9 @@ STATE_TEXT = {
 
 @dataclass
 class CellRow:
-    """What the table shows for one cell."""
+    """What the table shows for one plan cell: its progress next to its identity."""
 
-    task: str
-    method: str
-    budget: str
-    tune_total: int
-    final_total: int
+    cell: Cell
     tune_done: int = 0
     final_done: int = 0
     running: int = 0
@@ -42,6 +40,14 @@ class CellRow:
     best_dev: float | None = None
     state: str = "waiting"
     step_note: str = ""
+
+    @property
+    def tune_total(self) -> int:
+        return self.cell.n_tune_trials
+
+    @property
+    def final_total(self) -> int:
+        return self.cell.n_final_runs
 
 
 @dataclass
@@ -99,9 +105,9 @@ def render_table(progress: SweepProgress, title: str) -> Table:
     for row in progress.rows:
         best = "-" if row.best_dev is None else f"{row.best_dev:.4f}"
         table.add_row(
-            row.task,
-            row.method,
-            row.budget,
+            row.cell.task,
+            row.cell.method,
+            row.cell.budget_text,
             row.state,
             f"{row.tune_done}/{row.tune_total}",
             f"{row.final_done}/{row.final_total}",
@@ -168,7 +174,7 @@ class ProgressView:
         for row in p.rows:
             best = "-" if row.best_dev is None else f"{row.best_dev:.4f}"
             print(
-                f"  {row.task} {row.method} {row.budget}: {STATE_TEXT.get(row.state, row.state)}; "
+                f"  {' '.join(row.cell.ident)}: {STATE_TEXT.get(row.state, row.state)}; "
                 f"tuning trials {row.tune_done}/{row.tune_total}, "
                 f"final seeds {row.final_done}/{row.final_total}, "
                 f"running {row.running}, best dev {best}",

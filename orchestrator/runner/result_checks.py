@@ -9,15 +9,16 @@ The runner fails it instead, with the reason, as Optuna does for a NaN objective
 from __future__ import annotations
 
 import math
-from typing import Any
+
+from workers.trial_types import TrialResult
 
 SCORES = ("dev_score", "test_score")
 
 
-def non_finite_reason(result: dict[str, Any]) -> str | None:
-    """Why `result` (a `TrialResult` as a dict) is not a valid outcome, or None."""
+def non_finite_reason(result: TrialResult) -> str | None:
+    """Why ``result`` is not a valid outcome, or None."""
     for name in SCORES:
-        value = result.get(name)
+        value = getattr(result, name)
         if not isinstance(value, int | float) or not math.isfinite(value):
             return (
                 f"NonFiniteResult: {name} is {value!r}: training diverged (a loss or score "

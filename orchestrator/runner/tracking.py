@@ -32,7 +32,9 @@ from mlflow.tracking import MlflowClient
 from orchestrator.mlflow_links import SHARED_VIEW_TAG, shared_view_state
 from orchestrator.paths import redact_url
 from orchestrator.runner.keys import TrialKey
+from orchestrator.runner.outcome import RecordedTrial, TrialOutcome
 from orchestrator.structure_metrics import structure_metrics
+from workers.trial_types import TrialConfig, TrialResult
 
 PARAM_MAX = 6000
 BATCH_MAX = 900
@@ -245,14 +247,14 @@ class SweepTracker:
                 return found
 
     # -- child runs -------------------------------------------------------------------
-    def recorded(self, sweep: str) -> dict[str, dict[str, Any]]:
+    def recorded(self, sweep: str) -> dict[str, RecordedTrial]:
         """Per key text, the recorded outcome of this sweep's trials: status and scores.
 
         FINISHED wins over KILLED wins over FAILED when a key has several runs.
         A run closed as interrupted (its driver died) is no outcome: it is only noted in
         `reusable`, so the key's next run reuses its id."""
-        rank = {"FINISHED": 3, "KILLED": 2, "FAILED": 1}
-        found: dict[str, dict[str, Any]] = {}
+        rank: dict[str, int] = {"FINISHED": 3, "KILLED": 2, "FAILED": 1}
+        found: dict[str, RecordedTrial] = {}
         runs = self._all_runs(
             f"tags.`s3delta.kind` = 'trial' and tags.`s3delta.sweep` = {_quote(sweep)}"
         )
@@ -265,32 +267,33 @@ class SweepTracker:
                 self.reusable[key] = run.info.run_id
             if run.data.tags.get("s3delta.state") == INTERRUPTED:
                 continue
-            if key in found and rank[found[key]["status"]] >= rank[status]:
+            if key in found and rank[found[key].status] >= rank[status]:
                 continue
-            found[key] = {
-                "status": status,
-                "run_id": run.info.run_id,
-                "dev_score": run.data.metrics.get("dev_score"),
-                "delta_params": run.data.metrics.get("delta_params"),
-                "wall_time_s": run.data.metrics.get("wall_time_s"),
-            }
+            found[key] = RecordedTrial(
+                status,
+                run.info.run_id,
+                run.data.metrics.get("dev_score"),
+                run.data.metrics.get("delta_params"),
+                run.data.metrics.get("wall_time_s"),
+            )
         return found
 
     def start_trial(
-        self, key: TrialKey, config: dict[str, Any], cell_run_id: str | None = None
+        self, key: TrialKey, config: TrialConfig, cell_run_id: str | None = None
     ) -> str:
         """Open the trial's run (RUNNING) as the trial starts; return its run id.
 
         The key's unfinished earlier run (a retry, a rerun after `--resume`) is reused."""
         if key.text in self.live:
             return self.live[key.text].run_id
+        values = config.model_dump()
         tags = {
             **key.tags(),
             "mlflow.parentRunId": cell_run_id or self.parent_id or "",
-            "s3delta.seed": str(config.get("seed")),
+            "s3delta.seed": str(config.seed),
             "s3delta.state": "running",
         }
-        tags.update({LOCAL_TAG + k: str(config[k]) for k in LOCAL_SETTINGS if k in config})
+        tags.update({LOCAL_TAG + k: str(values[k]) for k in LOCAL_SETTINGS})
         reuse = self.reusable.pop(key.text, None) or self._unfinished_run(key)
         live = _LiveRun(reuse or "")
         if reuse:
@@ -306,10 +309,10 @@ class SweepTracker:
             run = self.client.create_run(self.experiment_id, run_name=key.run_name, tags=tags)
             live.run_id = run.info.run_id
         try:
-            self._log_batches(live.run_id, params=_params(config))
+            self._log_batches(live.run_id, params=_params(values))
         except Exception as error:  # a reused run holding other values: keep the first
             self.client.set_tag(live.run_id, "s3delta.param_conflict", str(error)[:4900])
-        self.client.log_dict(live.run_id, _plain_config(config), "config.json")
+        self.client.log_dict(live.run_id, _plain_config(values), "config.json")
         self.live[key.text] = live
         return live.run_id
 
@@ -342,8 +345,8 @@ class SweepTracker:
     def finish_trial(
         self,
         key: TrialKey,
-        config: dict[str, Any],
-        outcome: dict[str, Any],
+        config: TrialConfig,
+        outcome: TrialOutcome,
         events: Iterable[dict[str, Any]],
         attempts: int,
     ) -> str:
@@ -352,22 +355,20 @@ class SweepTracker:
         status = "FAILED"
         try:
             self.client.set_tag(run_id, "s3delta.attempts", str(attempts))
-            self.client.set_tag(run_id, "s3delta.state", outcome["status"])
+            self.client.set_tag(run_id, "s3delta.state", outcome.status)
             self.log_events(key, events)
-            if outcome["status"] == "ok":
-                result = outcome["result"]
-                self.client.set_tag(run_id, "s3delta.device", str(result.get("device")))
+            if outcome.result is not None:
+                result = outcome.result
+                self.client.set_tag(run_id, "s3delta.device", str(result.device))
                 metrics = _result_metrics(result)
                 metrics += self._structure_metrics(result)
                 self._log_batches(run_id, metrics=metrics)
                 self._log_result_artifacts(run_id, result)
-                status = "FINISHED"
-            elif outcome["status"] == "pruned":
-                status = "KILLED"
-            else:
-                self.client.set_tag(run_id, "s3delta.error", str(outcome.get("error"))[-4900:])
-            if outcome["status"] != "ok":  # a trial that ended early still cost something
-                self._log_batches(run_id, metrics=_cost_metrics(outcome.get("cost")))
+            elif outcome.status == "failed":
+                self.client.set_tag(run_id, "s3delta.error", outcome.error[-4900:])
+            if outcome.result is None:  # a trial that ended early still cost something
+                self._log_batches(run_id, metrics=_cost_metrics(outcome.cost))
+            status = outcome.run_status
         finally:
             self.client.set_terminated(run_id, status=status)
             self.live.pop(key.text, None)
@@ -376,8 +377,8 @@ class SweepTracker:
     def log_trial(
         self,
         key: TrialKey,
-        config: dict[str, Any],
-        outcome: dict[str, Any],
+        config: TrialConfig,
+        outcome: TrialOutcome,
         events: Iterable[dict[str, Any]],
         attempts: int,
         cell_run_id: str | None = None,
@@ -386,14 +387,14 @@ class SweepTracker:
         self.start_trial(key, config, cell_run_id)
         return self.finish_trial(key, config, outcome, events, attempts)
 
-    def _structure_metrics(self, result: dict[str, Any]) -> list[Metric]:
-        structure = result.get("structure")
+    def _structure_metrics(self, result: TrialResult) -> list[Metric]:
+        structure = result.structure
         if not isinstance(structure, dict):
             return []
         values = structure_metrics(
             structure,
             self._n_layers(str(structure.get("backbone") or "")),
-            (result.get("probabilities") or {}).keys(),
+            (result.probabilities or {}).keys(),
         )
         return [m for m in (_metric(k, v) for k, v in values.items()) if m is not None]
 
@@ -411,15 +412,15 @@ class SweepTracker:
         for start in range(0, len(metrics), BATCH_MAX):
             self.client.log_batch(run_id, metrics=metrics[start : start + BATCH_MAX])
 
-    def _log_result_artifacts(self, run_id: str, result: dict[str, Any]) -> None:
+    def _log_result_artifacts(self, run_id: str, result: TrialResult) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             folder = Path(tmp)
-            for name, path in (result.get("artifacts") or {}).items():
+            for name, path in result.artifacts.items():
                 if Path(path).is_file():
                     shutil.copyfile(path, folder / name)
-            if result.get("structure") is not None and not (folder / "structure.json").exists():
-                (folder / "structure.json").write_text(json.dumps(result["structure"], indent=2))
-            probs = result.get("probabilities")
+            if result.structure is not None and not (folder / "structure.json").exists():
+                (folder / "structure.json").write_text(json.dumps(result.structure, indent=2))
+            probs = result.probabilities
             if probs is not None and not (folder / "probabilities.json").exists():
                 (folder / "probabilities.json").write_text(json.dumps(probs, indent=2))
             if any(folder.iterdir()):
@@ -484,31 +485,31 @@ def _metric(name: str, value: Any, step: int = 0, stamp: int | None = None) -> M
     return Metric(name, number, stamp or int(time.time() * 1000), step)
 
 
-def _result_metrics(result: dict[str, Any]) -> list[Metric]:
+def _result_metrics(result: TrialResult) -> list[Metric]:
     values: dict[str, Any] = {
-        "dev_score": result.get("dev_score"),
-        "test_score": result.get("test_score"),
-        "delta_params": result.get("delta_params"),
-        "head_params": result.get("head_params"),
-        "backbone_params": result.get("backbone_params"),
-        "budget_params": result.get("budget_params"),
-        "wall_time_s": result.get("wall_time_s"),
+        "dev_score": result.dev_score,
+        "test_score": result.test_score,
+        "delta_params": result.delta_params,
+        "head_params": result.head_params,
+        "backbone_params": result.backbone_params,
+        "budget_params": result.budget_params,
+        "wall_time_s": result.wall_time_s,
     }
-    backbone = result.get("backbone_params") or 0
-    if backbone:
-        values["budget_fraction"] = (result.get("delta_params") or 0) / backbone
-    for split in ("dev", "test", "search_dev"):
-        for metric, value in (result.get(split) or {}).items():
+    if result.backbone_params:
+        values["budget_fraction"] = (result.delta_params or 0) / result.backbone_params
+    splits = {"dev": result.dev, "test": result.test, "search_dev": result.search_dev}
+    for split, scores in splits.items():
+        for metric, value in (scores or {}).items():
             values[f"{split}_{metric}"] = value
     # how decided the search's gates were, and the discretisation gap (s3delta only)
-    for name, value in (result.get("search_diagnostics") or {}).items():
+    for name, value in (result.search_diagnostics or {}).items():
         values[f"search_{name}"] = value
     # where the trial's wall time went (workers.timings): time_<bucket>_s
-    for bucket, seconds in (result.get("timings") or {}).items():
+    for bucket, seconds in (result.timings or {}).items():
         values[f"time_{bucket}_s"] = seconds
-    metrics: list[Metric | None] = list(_cost_metrics(result.get("cost")))
+    metrics: list[Metric | None] = list(_cost_metrics(result.cost))
     # n_test etc.: the paired comparison shows how many examples a test score rests on
-    for split, size in (result.get("split_sizes") or {}).items():
+    for split, size in (result.split_sizes or {}).items():
         values[f"n_{split}"] = size
     metrics += [_metric(name, value) for name, value in values.items()]
     return [m for m in metrics if m is not None]

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
+from orchestrator.no_budget import budget_text
 from orchestrator.paths import redact_url
 from workers.methods import applies_to
 
@@ -35,9 +36,19 @@ class Cell:
     tuned_params: tuple[str, ...]
 
     @property
+    def budget_text(self) -> str:
+        """The budget as stored in tags, keys and names: the sweep's text, or ``none``."""
+        return budget_text(self.budget)
+
+    @property
+    def ident(self) -> tuple[str, str, str]:
+        """(task, method, budget text): the cell's identity in MLflow (its cell run's tags)."""
+        return (self.task, self.method, self.budget_text)
+
+    @property
     def key(self) -> str:
-        """Unique, stable id of the cell (e.g. an Optuna study name suffix)."""
-        return f"{self.task}|{self.method}|{self.budget or 'no-budget'}"
+        """Unique, stable id of the cell, as shown in plan.json and messages."""
+        return "|".join(self.ident)
 
     @property
     def tune_seed(self) -> int:
@@ -116,7 +127,7 @@ class Plan:
                 str(index),
                 cell.task,
                 cell.method,
-                cell.budget or "(none)",
+                cell.budget_text,
                 str(cell.n_tune_trials),
                 ", ".join(str(seed) for seed in cell.seeds),
                 ", ".join(cell.tuned_params) or "-",

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from orchestrator.cli import app
 from orchestrator.runner.progress import CellRow, ProgressView, SweepProgress
+from orchestrator.sweep.plan import Cell
 
 S3DELTA = Path(sys.executable).parent / "s3delta"
 
@@ -38,6 +39,7 @@ def test_a_trial_task_quiets_library_progress_bars_and_info_lines(
 
     import workers.trial
     from orchestrator.runner.executor import execute_trial
+    from workers.trial_types import TrialConfig
 
     for name in ("HF_HUB_DISABLE_PROGRESS_BARS", "TRANSFORMERS_VERBOSITY"):
         monkeypatch.delenv(name, raising=False)
@@ -50,8 +52,8 @@ def test_a_trial_task_quiets_library_progress_bars_and_info_lines(
         raise RuntimeError("stop here")
 
     monkeypatch.setattr(workers.trial, "run_trial", fake_run_trial)
-    outcome = execute_trial({"task": "glue/sst2", "method": "random"}, "k", None)
-    assert outcome["status"] == "failed" and "stop here" in outcome["error"]
+    outcome = execute_trial(TrialConfig(task="glue/sst2", method="random"), "k", None)
+    assert outcome.status == "failed" and "stop here" in outcome.error
     assert seen == {"bars": False, "verbosity": hf_logging.ERROR}
     assert os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"
     hf_logging.enable_progress_bar()
@@ -59,7 +61,7 @@ def test_a_trial_task_quiets_library_progress_bars_and_info_lines(
 
 def test_the_plain_progress_line_names_tuning_and_final_counts_once() -> None:
     out = io.StringIO()
-    row = CellRow("glue/sst2", "s3delta", "1%", 2, 3, state="tune")
+    row = CellRow(Cell("glue/sst2", "s3delta", "1%", 2, (1, 2, 3), ("delta_lr",)), state="tune")
     with ProgressView(SweepProgress([row], concurrency=1), "demo", stream=out):
         pass
     text = out.getvalue()

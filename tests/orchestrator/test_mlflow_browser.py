@@ -18,12 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_run_support import trial_result
 
 from orchestrator.cli.report import ui_command
 from orchestrator.mlflow_links import experiment_url
 from orchestrator.runner.keys import TrialKey
+from orchestrator.runner.outcome import TrialOutcome
 from orchestrator.runner.summary import log_summaries
 from orchestrator.runner.tracking import SweepTracker
+from workers.trial_types import TrialConfig
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -81,16 +84,16 @@ def build_store(root: Path) -> tuple[str, SweepTracker]:
         for seed, test in zip((1, 2, 3), scores, strict=True):
             key = TrialKey("live", "glue/sst2", method, "1%", "final", seed)
             layer = 5 if method == "s3delta" else 0  # s3delta spends its budget up high
-            result = {
-                "structure": _structure(layer),
-                "probabilities": {f"encoder.layer.{i}.output:lra": 0.1 for i in range(6)},
-                "dev_score": 0.85,
-                "test_score": test,
-                "delta_params": 70,
-                "backbone_params": 7000,
-            }
-            outcome = {"status": "ok", "result": result}
-            tracker.log_trial(key, {"seed": seed, "delta_lr": 0.01}, outcome, [], 1, cell)
+            result = trial_result(
+                structure=_structure(layer),
+                probabilities={f"encoder.layer.{i}.output:lra": 0.1 for i in range(6)},
+                dev_score=0.85,
+                test_score=test,
+                delta_params=70,
+                backbone_params=7000,
+            )
+            config = TrialConfig(seed=seed, delta_lr=0.01)
+            tracker.log_trial(key, config, TrialOutcome.ok(result), [], 1, cell)
     log_summaries(tracker, "live", close=True)
     tracker.end_parent("FINISHED")
     return uri, tracker

@@ -11,12 +11,15 @@ from typing import Any
 
 import optuna
 import pytest
+from test_run_support import trial_result
 
 from orchestrator.mlflow_links import experiment_url, run_url
 from orchestrator.runner.keys import TrialKey
+from orchestrator.runner.outcome import TrialOutcome
 from orchestrator.runner.summary import log_summaries
-from orchestrator.runner.tracking import SweepTracker
+from orchestrator.runner.tracking import LOCAL_SETTINGS, SweepTracker
 from orchestrator.structure_metrics import structure_metrics
+from workers.trial_types import TrialConfig
 
 
 def _tracker(tmp_path: Path) -> SweepTracker:
@@ -66,29 +69,30 @@ STRUCTURE = {
 }
 
 
-def _result(dev: float, test: float, size: int = 200) -> dict[str, Any]:
-    return {
-        "structure": STRUCTURE,
-        "probabilities": {f"encoder.layer.{i}.output:lra": 0.1 for i in range(4)},
-        "dev_score": dev,
-        "test_score": test,
-        "delta_params": size,
-        "backbone_params": 1_000_000,
-        "budget_params": 210,
-        "device": "cpu",
-    }
+def _result(dev: float, test: float, size: int = 200) -> TrialOutcome:
+    return TrialOutcome.ok(
+        trial_result(
+            structure=STRUCTURE,
+            probabilities={f"encoder.layer.{i}.output:lra": 0.1 for i in range(4)},
+            dev_score=dev,
+            test_score=test,
+            delta_params=size,
+            backbone_params=1_000_000,
+            budget_params=210,
+        )
+    )
 
 
-CONFIG = {
-    "seed": 1,
-    "delta_lr": 0.01,
-    "output_dir": "/tmp/x/trial",
-    "checkpoint_dir": "/tmp/x/trial/checkpoints",
-    "cache_dir": "/tmp/x/cache",
-    "data_dir": "/data",
-    "num_threads": 2,
-    "device": "cpu",
-}
+CONFIG = TrialConfig(
+    seed=1,
+    delta_lr=0.01,
+    output_dir="/tmp/x/trial",
+    checkpoint_dir="/tmp/x/trial/checkpoints",
+    cache_dir="/tmp/x/cache",
+    data_dir="/data",
+    num_threads=2,
+    device="cpu",
+)
 
 
 def test_a_trial_run_is_running_with_step_metrics_before_the_trial_ends(tmp_path: Path) -> None:
@@ -104,7 +108,7 @@ def test_a_trial_run_is_running_with_step_metrics_before_the_trial_ends(tmp_path
     assert live.data.tags["s3delta.optuna_trial"] == "0"
     history = tracker.client.get_metric_history(run_id, "search/loss")
     assert [m.step for m in history] == [1, 2, 3]
-    done = tracker.finish_trial(key, CONFIG, {"status": "ok", "result": _result(0.8, 0.7)}, [], 1)
+    done = tracker.finish_trial(key, CONFIG, _result(0.8, 0.7), [], 1)
     assert done == run_id
     run = tracker.client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.info.end_time > run.info.start_time
@@ -114,9 +118,10 @@ def test_paths_and_machine_settings_are_tags_and_config_json_not_params(tmp_path
     tracker = _tracker(tmp_path)
     _parent(tracker, tmp_path)
     key = TrialKey("s", "glue/sst2", "s3delta", "1%", "final", 1)
-    run_id = tracker.log_trial(key, CONFIG, {"status": "ok", "result": _result(0.8, 0.7)}, [], 1)
+    run_id = tracker.log_trial(key, CONFIG, _result(0.8, 0.7), [], 1)
     run = tracker.client.get_run(run_id)
-    assert set(run.data.params) == {"seed", "delta_lr"}
+    assert set(run.data.params) == set(TrialConfig.model_fields) - set(LOCAL_SETTINGS)
+    assert (run.data.params["seed"], run.data.params["delta_lr"]) == ("1", "0.01")
     tags = run.data.tags
     assert tags["s3delta.local.checkpoint_dir"] == "/tmp/x/trial/checkpoints"
     assert tags["s3delta.local.num_threads"] == "2" and tags["s3delta.local.device"] == "cpu"
@@ -141,7 +146,7 @@ def test_a_key_rerun_after_a_dead_driver_reuses_its_run_and_steps_are_not_double
     assert second.start_trial(key, CONFIG) == run_id
     assert second.client.get_run(run_id).info.status == "RUNNING"
     second.log_events(key, _events(range(3, 9), 2.0))  # resumed from the step-3 checkpoint
-    second.finish_trial(key, CONFIG, {"status": "ok", "result": _result(0.8, 0.7)}, [], 2)
+    second.finish_trial(key, CONFIG, _result(0.8, 0.7), [], 2)
 
     runs = second.client.search_runs(
         [second.experiment_id], filter_string=f"tags.`s3delta.key` = '{key.text}'"
@@ -162,12 +167,14 @@ def test_cell_runs_sit_between_sweep_and_trials_with_summary_metrics(tmp_path: P
         cell = tracker.start_cell("s", "glue/sst2", method, "1%")
         for number, dev in enumerate((0.7, 0.9)):
             key = TrialKey("s", "glue/sst2", method, "1%", "tune", number)
-            outcome = {"status": "ok", "result": _result(dev, 0.5)}
+            outcome = _result(dev, 0.5)
             tracker.log_trial(key, CONFIG, outcome, [], 1, cell)
         for seed, test in zip((1, 2, 3), tests, strict=True):
             key = TrialKey("s", "glue/sst2", method, "1%", "final", seed)
-            outcome = {"status": "ok", "result": _result(0.85, test, 200 + seed)}
-            run_id = tracker.log_trial(key, {**CONFIG, "seed": seed}, outcome, [], 1, cell)
+            outcome = _result(0.85, test, 200 + seed)
+            run_id = tracker.log_trial(
+                key, CONFIG.model_copy(update={"seed": seed}), outcome, [], 1, cell
+            )
             trial_parent[run_id] = cell
     log_summaries(tracker, "s", close=True)
 
@@ -202,7 +209,7 @@ def test_structure_metrics_count_and_size_each_kind_and_the_upper_share(tmp_path
     tracker = _tracker(tmp_path)
     _parent(tracker, tmp_path)
     key = TrialKey("s", "glue/sst2", "s3delta", "1%", "final", 1)
-    run_id = tracker.log_trial(key, CONFIG, {"status": "ok", "result": _result(0.8, 0.7)}, [], 1)
+    run_id = tracker.log_trial(key, CONFIG, _result(0.8, 0.7), [], 1)
     logged = tracker.client.get_run(run_id).data.metrics
     assert logged["structure/n_lra"] == 1 and logged["structure/upper_fraction"] == 0.5
     found = tracker.client.search_runs(

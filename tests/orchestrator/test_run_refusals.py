@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import ray
-from test_run_support import SHARED_DATA, render_sweep
+from test_run_support import SHARED_DATA, render_sweep, trial_result
 from typer.testing import CliRunner
 
 from orchestrator.cli import app
@@ -116,9 +116,9 @@ def test_trial_folders_are_injective_and_fit_a_file_name() -> None:
 
 @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, None])
 def test_a_non_finite_score_is_a_failure_with_its_reason(bad) -> None:
-    reason = non_finite_reason({"dev_score": bad, "test_score": 0.5})
+    reason = non_finite_reason(trial_result(dev_score=bad, test_score=0.5))
     assert reason is not None and "dev_score" in reason and "diverged" in reason
-    assert non_finite_reason({"dev_score": 0.5, "test_score": 0.7}) is None
+    assert non_finite_reason(trial_result(dev_score=0.5, test_score=0.7)) is None
 
 
 def test_the_trial_task_fails_a_trial_whose_scores_are_nan(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -137,9 +137,9 @@ def test_the_trial_task_fails_a_trial_whose_scores_are_nan(monkeypatch: pytest.M
         )  # fmt: skip
 
     monkeypatch.setattr(workers.trial, "run_trial", diverged)
-    outcome = execute_trial(TrialConfig(num_threads=1).model_dump(), "k", None)
-    assert outcome["status"] == "failed"
-    assert outcome["error"].startswith("NonFiniteResult: dev_score is nan")
+    outcome = execute_trial(TrialConfig(num_threads=1), "k", None)
+    assert outcome.status == "failed" and outcome.result is None
+    assert outcome.error.startswith("NonFiniteResult: dev_score is nan")
 
 
 def test_a_second_driver_of_the_same_sweep_is_refused_naming_the_first(sweep_dir: Path) -> None:

@@ -226,3 +226,29 @@ def expected_keys(
             keys |= {f"{base}|tune|trial={n}" for n in range(tune_trials)}
             keys |= {f"{base}|final|seed={s}" for s in seeds}
     return keys
+
+
+def trial_result(**fields: Any) -> Any:
+    """A `TrialResult` with the given fields and empty or zero values for the rest (what
+    the MLflow tests record without running a trial)."""
+    from workers.trial_types import TrialResult
+
+    base: dict[str, Any] = {
+        "config": {},
+        "structure": None,
+        "probabilities": None,
+        "expected_size_trajectory": [],
+        "search_dev": {},
+        "dev": {},
+        "test": {},
+        "dev_score": 0.0,
+        "test_score": 0.0,
+        "delta_params": 0,
+        "head_params": 0,
+        "backbone_params": 0,
+        "budget_params": None,
+        "split_sizes": {},
+        "wall_time_s": 0.0,
+        "device": "cpu",
+    }
+    return TrialResult(**{**base, **fields})

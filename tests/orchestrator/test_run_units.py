@@ -10,17 +10,19 @@ from typing import Any
 
 import optuna
 import pytest
-from test_run_support import SHARED_DATA, render_sweep
+from test_run_support import SHARED_DATA, render_sweep, trial_result
 
 from orchestrator import paths
 from orchestrator.locations import with_installed_driver
 from orchestrator.runner.cell import CellRunner, Job
 from orchestrator.runner.keys import TrialKey
+from orchestrator.runner.outcome import RecordedTrial, TrialOutcome
 from orchestrator.runner.progress import CellRow, ProgressView, SweepProgress
 from orchestrator.runner.settings import resolve_settings
 from orchestrator.runner.study import CONFIG_ATTR, make_pruner, make_storage, open_study
 from orchestrator.runner.tracking import SweepTracker
-from orchestrator.sweep import load_sweep
+from orchestrator.sweep import Cell, load_sweep
+from workers.trial_types import TrialConfig, TrialResult
 
 
 @pytest.fixture
@@ -139,26 +141,24 @@ def test_trial_keys_are_stable_and_distinct() -> None:
 
 
 # -- MLflow records ----------------------------------------------------------------------
-def _result(tmp_path: Path, dev: float = 0.8) -> dict[str, Any]:
+def _result(tmp_path: Path, dev: float = 0.8) -> TrialResult:
     delta = tmp_path / "delta.safetensors"
     delta.write_bytes(b"weights")
-    return {
-        "structure": {"format": "s3delta.structure", "entries": [{"path": "p", "kind": "lora"}]},
-        "probabilities": {"p:lora": 0.7},
-        "dev": {"accuracy": dev},
-        "test": {"accuracy": dev - 0.1},
-        "search_dev": {},
-        "dev_score": dev,
-        "test_score": dev - 0.1,
-        "delta_params": 100,
-        "head_params": 66,
-        "backbone_params": 10_000,
-        "budget_params": 120,
-        "wall_time_s": 3.0,
-        "split_sizes": {"train": 64, "dev": 20, "test": 30},
-        "device": "cpu",
-        "artifacts": {"delta.safetensors": str(delta)},
-    }
+    return trial_result(
+        structure={"format": "s3delta.structure", "entries": [{"path": "p", "kind": "lora"}]},
+        probabilities={"p:lora": 0.7},
+        dev={"accuracy": dev},
+        test={"accuracy": dev - 0.1},
+        dev_score=dev,
+        test_score=dev - 0.1,
+        delta_params=100,
+        head_params=66,
+        backbone_params=10_000,
+        budget_params=120,
+        wall_time_s=3.0,
+        split_sizes={"train": 64, "dev": 20, "test": 30},
+        artifacts={"delta.safetensors": str(delta)},
+    )
 
 
 def test_child_runs_follow_the_layout_and_retried_steps_are_not_doubled(tmp_path: Path) -> None:
@@ -175,8 +175,8 @@ def test_child_runs_follow_the_layout_and_retried_steps_are_not_doubled(tmp_path
     ]
     run_id = tracker.log_trial(
         key,
-        {"seed": 2, "kind_lr": {"lora": 2.0}},
-        {"status": "ok", "result": _result(tmp_path)},
+        TrialConfig(seed=2, kind_lr={"lora": 2.0}),
+        TrialOutcome.ok(_result(tmp_path)),
         events,
         attempts=2,
     )
@@ -205,31 +205,33 @@ def test_child_runs_follow_the_layout_and_retried_steps_are_not_doubled(tmp_path
 def test_recorded_prefers_the_finished_run_of_a_key(tmp_path: Path) -> None:
     tracker = SweepTracker(f"sqlite:///{tmp_path}/m.db", "unit", tmp_path / "art")
     key = TrialKey("s", "glue/sst2", "random", "1%", "tune", 0)
-    tracker.log_trial(key, {"seed": 1}, {"status": "failed", "error": "boom"}, [], 1)
-    tracker.log_trial(key, {"seed": 1}, {"status": "ok", "result": _result(tmp_path, 0.6)}, [], 1)
+    config = TrialConfig(seed=1)
+    tracker.log_trial(key, config, TrialOutcome.failed("boom"), [], 1)
+    tracker.log_trial(key, config, TrialOutcome.ok(_result(tmp_path, 0.6)), [], 1)
     pruned = TrialKey("s", "glue/sst2", "random", "1%", "tune", 1)
-    tracker.log_trial(pruned, {"seed": 1}, {"status": "pruned"}, [], 1)
+    tracker.log_trial(pruned, config, TrialOutcome.pruned("stopped"), [], 1)
     found = tracker.recorded("s")
-    assert found[key.text]["status"] == "FINISHED" and found[key.text]["dev_score"] == 0.6
-    assert found[pruned.text]["status"] == "KILLED"
+    assert found[key.text].status == "FINISHED" and found[key.text].dev_score == 0.6
+    assert found[pruned.text].status == "KILLED"
 
 
 # -- cells: resume and pruning on a real Optuna study -------------------------------------
-def _cell(study: optuna.Study, recorded: dict[str, Any], n_tune: int = 2) -> CellRunner:
+def _cell(study: optuna.Study, recorded: dict[str, RecordedTrial], n_tune: int = 2) -> CellRunner:
     return CellRunner(
         sweep_name="s",
-        task="glue/sst2",
-        method="random",
-        budget="1%",
-        n_tune=n_tune,
-        seeds=[1, 2],
+        cell=Cell("glue/sst2", "random", "1%", n_tune, (1, 2), ("delta_lr",)),
         study=study,
-        suggest=lambda trial: {"delta_lr": trial.suggest_float("delta_lr", 1e-4, 1e-1, log=True)},
-        finalize=lambda cfg, key: {**cfg, "output_dir": key.folder},
+        suggest=lambda trial: TrialConfig(
+            delta_lr=trial.suggest_float("delta_lr", 1e-4, 1e-1, log=True)
+        ),
+        finalize=lambda cfg, key: cfg.model_copy(update={"output_dir": key.folder}),
         recorded=recorded,
         multi_objective=False,
-        row=CellRow("glue/sst2", "random", "1%", n_tune, 2),
     )
+
+
+def _ok(dev_score: float) -> TrialOutcome:
+    return TrialOutcome.ok(trial_result(dev_score=dev_score, delta_params=1))
 
 
 def test_resume_reruns_unrecorded_trials_and_trusts_recorded_ones(tmp_path: Path) -> None:
@@ -244,7 +246,7 @@ def test_resume_reruns_unrecorded_trials_and_trusts_recorded_ones(tmp_path: Path
     first = _cell(study, {})
     jobs = [first.next_job(), first.next_job()]  # the driver dies with both running
     assert all(j is not None for j in jobs) and first.next_job() is None
-    recorded = {jobs[0].key.text: {"status": "FINISHED", "dev_score": 0.9}}  # type: ignore[union-attr]
+    recorded = {jobs[0].key.text: RecordedTrial("FINISHED", dev_score=0.9)}  # type: ignore[union-attr]
 
     study = open_study(
         name="s/c",
@@ -258,11 +260,11 @@ def test_resume_reruns_unrecorded_trials_and_trusts_recorded_ones(tmp_path: Path
     assert again is not None and again.key == jobs[1].key  # same number, key and folder
     assert again.config == jobs[1].config  # type: ignore[union-attr]
     assert resumed.next_job() is None  # tuning budget used; final waits for `again`
-    resumed.complete(again, {"status": "ok", "result": {"dev_score": 0.5, "delta_params": 1}})
+    resumed.complete(again, _ok(0.5))
     finals = [resumed.next_job(), resumed.next_job()]
     best_lr = study.trials[0].user_attrs[CONFIG_ATTR]["delta_lr"]  # trial 0 scored 0.9
-    assert [j.config["seed"] for j in finals] == [1, 2]  # type: ignore[union-attr]
-    assert all(j.config["delta_lr"] == best_lr for j in finals)  # type: ignore[union-attr]
+    assert [j.config.seed for j in finals] == [1, 2]  # type: ignore[union-attr]
+    assert all(j.config.delta_lr == best_lr for j in finals)  # type: ignore[union-attr]
 
 
 def test_pruner_stops_a_trial_behind_the_others_at_the_same_step(tmp_path: Path) -> None:
@@ -282,17 +284,34 @@ def test_pruner_stops_a_trial_behind_the_others_at_the_same_step(tmp_path: Path)
     good = cell.next_job()
     assert good is not None
     assert not cell.report(good, event("search", 10, 0.9), prune_enabled=True)
-    cell.complete(good, {"status": "ok", "result": {"dev_score": 0.9, "delta_params": 1}})
+    cell.complete(good, _ok(0.9))
     bad = cell.next_job()
     assert isinstance(bad, Job)
     assert cell.report(bad, event("search", 10, 0.1), prune_enabled=True)
     # the retrain phase continues the resource axis after the search steps
-    assert bad.resource_step(event("retrain", 5, 0.0)) == bad.config.get("search_steps", 0) + 5
+    assert bad.resource_step(event("retrain", 5, 0.0)) == bad.config.search_steps + 5
+
+
+def test_a_dev_score_of_zero_is_a_score_not_a_failure(tmp_path: Path) -> None:
+    """MCC 0 (a constant predictor on CoLA) is a result Optuna must compare, not NaN."""
+    study = open_study(
+        name="s/z",
+        storage=make_storage(f"sqlite:///{tmp_path}/o.db"),
+        sampler=optuna.samplers.RandomSampler(0),
+        pruner=make_pruner(False, 1, 2),
+        multi_objective=False,
+    )
+    cell = _cell(study, {}, n_tune=1)
+    job = cell.next_job()
+    assert job is not None
+    cell.complete(job, _ok(0.0))
+    assert (study.trials[0].state, study.trials[0].value) == (optuna.trial.TrialState.COMPLETE, 0.0)
 
 
 def test_plain_progress_prints_lines_when_not_a_tty() -> None:
     out = io.StringIO()
-    progress = SweepProgress([CellRow("glue/sst2", "s3delta", "1%", 2, 3)], concurrency=2)
+    cell = Cell("glue/sst2", "s3delta", "1%", 2, (1, 2, 3), ("delta_lr",))
+    progress = SweepProgress([CellRow(cell)], concurrency=2)
     with ProgressView(progress, "demo", stream=out) as view:
         view.line("glue/sst2 s3delta 1% tune trial 0: dev 0.8000")
         progress.rows[0].tune_done = 1
@@ -313,18 +332,14 @@ def test_a_cell_with_nothing_to_tune_runs_only_its_seeds(tmp_path: Path) -> None
     )
     cell = CellRunner(
         sweep_name="s",
-        task="glue/sst2",
-        method="manual/bitfit",
-        budget=None,
-        n_tune=0,
-        seeds=[3, 4],
+        cell=Cell("glue/sst2", "manual/bitfit", None, 0, (3, 4), ()),
         study=study,
-        suggest=lambda trial: {"delta_lr": 0.01, "seed": 1},
-        finalize=lambda cfg, key: {**cfg, "output_dir": key.folder},
+        suggest=lambda trial: TrialConfig(delta_lr=0.01, seed=1),
+        finalize=lambda cfg, key: cfg.model_copy(update={"output_dir": key.folder}),
         recorded={},
         multi_objective=False,
-        row=CellRow("glue/sst2", "manual/bitfit", "none", 0, 2),
     )
     jobs = [cell.next_job(), cell.next_job()]
     assert cell.next_job() is None and not study.trials
-    assert [(j.key.phase, j.config["seed"]) for j in jobs] == [("final", 3), ("final", 4)]  # type: ignore[union-attr]
+    assert [(j.key.phase, j.config.seed) for j in jobs] == [("final", 3), ("final", 4)]  # type: ignore[union-attr]
+    assert cell.row.final_total == 2 and cell.row.cell.budget_text == "none"

@@ -129,10 +129,12 @@ def test_plan_tunes_only_fields_that_affect_the_method(tmp_path: Path) -> None:
 def test_plan_renders_a_table_and_json(tmp_path: Path) -> None:
     plan = build_plan(parse_sweep(MIXED, tmp_path))
     text = plan.render()
-    assert "manual/lora-qv-r1" in text and "(none)" in text
+    assert "manual/lora-qv-r1" in text and "none" in text
     assert "tuning trials: 112" in text and "estimated trials: 160" in text
     again = json.loads(json.dumps(plan.to_dict()))
     assert again["cells"][0]["key"] == "glue/sst2|s3delta|0.01%"
+    free = [cell for cell in again["cells"] if cell["budget"] is None]
+    assert {cell["key"].split("|")[-1] for cell in free} == {"none"}  # one spelling
 
 
 TINY_STRUCTURE = {
