@@ -117,6 +117,10 @@ def _write_artifacts(
                 },
             )
         )
+    for name, data in (info.get("json_artifacts") or {}).items():  # e.g. a search's logits
+        path = out / name
+        path.write_text(json.dumps(data, indent=1))
+        files[name] = str(path)
     if info.get("probabilities"):
         path = out / "probabilities.json"
         path.write_text(json.dumps(info["probabilities"], indent=2))

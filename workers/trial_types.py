@@ -77,6 +77,10 @@ class TrialConfig(BaseModel):
     checkpoint_every: int = 0  # steps; 0 = no checkpoints
     output_dir: str | None = None  # where structure/probabilities/delta weights are written
     cache_dir: str | None = None  # encoded-data cache shared by a sweep's trials (None = off)
+    # one search, every budget: a search's logits.json (from an s3delta trial's folder); set,
+    # s3delta does not search but re-solves that search's structure at this trial's budget
+    # (search_space.rebudget). Set by the runner for a sweep's one_search_budget
+    logits_from: str | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
 
 

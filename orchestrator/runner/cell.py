@@ -69,6 +69,11 @@ class CellRunner:
     final_started: bool = False
     best_config: TrialConfig | None = None
     run_id: str | None = None  # the cell's MLflow run (parent of its trial runs)
+    # one search, every budget: the cell whose search this one re-solves at its own budget
+    # (each seed waits for the source's final run of that seed), and where trials write
+    source: CellRunner | None = None
+    run_dir: Path | None = None
+    pending: list[int] = field(default_factory=list)  # seeds waiting for their source run
 
     def __post_init__(self) -> None:
         self.row = CellRow(self.cell)
@@ -108,6 +113,8 @@ class CellRunner:
     # -- handing out jobs ------------------------------------------------------------------
     def next_job(self) -> Job | None:
         """The next job to start, or None when the cell has nothing startable now."""
+        if self.source is not None:
+            return self._next_derived(self.source)
         if self.queue:
             return self._started(self.queue.pop(0))
         if not self.final_started:
@@ -154,6 +161,46 @@ class CellRunner:
         record = self.recorded.get(key.text)
         return record is not None and record.status == "FINISHED"
 
+    # -- one search, every budget ------------------------------------------------------------
+    def _next_derived(self, source: CellRunner) -> Job | None:
+        """A final run re-solving the source's search of its seed, once that run finished."""
+        if not self.final_started:
+            if source.best_config is None:
+                if source.row.state == "failed":  # no search will come: nothing to retrain
+                    self.final_started = True
+                    self.row.state = "failed"
+                    self._refresh_row()
+                return None
+            self.final_started = True
+            self.best_config = source.best_config.model_copy(update={"budget": self.cell.budget})
+            self.pending = [s for s in self.cell.seeds if not self._finished(self.key("final", s))]
+        for seed in list(self.pending):
+            source_key = source.key("final", seed)
+            record = self.recorded.get(source_key.text)
+            if record is not None and record.status == "FINISHED":
+                self.pending.remove(seed)
+                self.queue.append(self._derived_job(seed, source_key, record))
+            elif source.finished:  # the source run of this seed failed: no logits to use
+                self.pending.remove(seed)
+                self.row.failed += 1
+        if self.queue:
+            return self._started(self.queue.pop(0))
+        self._refresh_row()
+        return None
+
+    def _derived_job(self, seed: int, source_key: TrialKey, record: RecordedTrial) -> Job:
+        assert self.best_config is not None and self.run_dir is not None
+        key = self.key("final", seed)
+        extra = dict(self.best_config.extra or {})
+        extra["one_search"] = {
+            "source_budget": str(source_key.budget),
+            "source_key": source_key.text,
+            "source_run_id": str(record.run_id or ""),
+        }
+        logits = trial_dir(self.run_dir, source_key) / "logits.json"
+        update = {"seed": seed, "logits_from": str(logits), "extra": extra}
+        return Job(key, self.finalize(self.best_config.model_copy(update=update), key))
+
     # -- outcomes ----------------------------------------------------------------------------
     def complete(self, job: Job, outcome: TrialOutcome) -> None:
         """Take a finished job's outcome (status ok|pruned|failed)."""
@@ -187,7 +234,7 @@ class CellRunner:
 
     @property
     def finished(self) -> bool:
-        return self.final_started and not self.queue and self.running == 0
+        return self.final_started and not self.queue and self.running == 0 and not self.pending
 
     def _refresh_row(self) -> None:
         trials = self.study.get_trials(deepcopy=False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -134,9 +134,21 @@ def _make_cells(
                 finalize=finalize,
                 recorded=recorded,
                 multi_objective=multi,
+                run_dir=settings.run_dir,
             )
         )
-    return cells
+    return _link_sources(cells)
+
+
+def _link_sources(cells: list[CellRunner]) -> list[CellRunner]:
+    """One search, every budget: each derived cell learns its source cell; sources first,
+    so a derived cell can start in the same turn its source's seed finished."""
+    by_ident = {(c.cell.task, c.cell.method, c.cell.budget): c for c in cells}
+    for runner in cells:
+        planned = runner.cell
+        if planned.source_budget is not None:
+            runner.source = by_ident[(planned.task, planned.method, planned.source_budget)]
+    return sorted(cells, key=lambda c: c.source is not None)
 
 
 def _refuse_rerun(
@@ -302,8 +314,13 @@ class _Loop:
         except Exception as error:  # worker lost beyond max_retries, or a Ray error
             outcome = TrialOutcome.failed(f"{type(error).__name__}: {error}")
         self._relay_events()
-        self.tracker.finish_trial(job.key, job.config, outcome, job.events, _attempts(job.config))
+        run_id = self.tracker.finish_trial(
+            job.key, job.config, outcome, job.events, _attempts(job.config)
+        )
         cell.complete(job, outcome)
+        record = cell.recorded.get(job.key.text)
+        if record is not None:  # a source run that derived trials name
+            cell.recorded[job.key.text] = replace(record, run_id=run_id)
         if cell.finished:
             log_summaries(self.tracker, self.sweep.sweep_name, [cell.cell.ident], close=True)
         self.hub.forget.remote(job.key.text)

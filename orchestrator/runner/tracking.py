@@ -40,7 +40,15 @@ PARAM_MAX = 6000
 BATCH_MAX = 900
 ARTIFACT_NAMES = ("structure.json", "probabilities.json", "delta.safetensors")
 # settings that name places or resources of one machine: tags and config.json, not params
-LOCAL_SETTINGS = ("output_dir", "checkpoint_dir", "cache_dir", "data_dir", "num_threads", "device")
+LOCAL_SETTINGS = (
+    "output_dir",
+    "checkpoint_dir",
+    "cache_dir",
+    "data_dir",
+    "num_threads",
+    "device",
+    "logits_from",
+)
 LOCAL_TAG = "s3delta.local."
 # the experiment kind that makes MLflow 3 treat the experiment as model training (the UI
 # view itself is chosen by the URL, see `orchestrator.mlflow_links`)
@@ -294,6 +302,9 @@ class SweepTracker:
             "s3delta.state": "running",
         }
         tags.update({LOCAL_TAG + k: str(values[k]) for k in LOCAL_SETTINGS})
+        # one search, every budget: where this trial's structure came from
+        source = (config.extra or {}).get("one_search") or {}
+        tags.update({f"s3delta.{name}": str(value) for name, value in source.items()})
         reuse = self.reusable.pop(key.text, None) or self._unfinished_run(key)
         live = _LiveRun(reuse or "")
         if reuse:

@@ -13,6 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from orchestrator.sweep.distributions import Categorical, Constant, Distribution, IntRange
 from orchestrator.sweep.errors import short, yaml_path
+from orchestrator.sweep.one_search import one_search_problems
 from orchestrator.sweep.trial_fields import (
     field_kind,
     misplaced_field_problem,
@@ -120,6 +121,7 @@ def cross_section_problems(raw: dict[str, Any]) -> list[str]:
             "set pruning.enabled: false, or objective: score"
         )
     problems += _budget_problems(raw)
+    problems += one_search_problems(raw)
     return problems
 
 

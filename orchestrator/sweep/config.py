@@ -30,6 +30,7 @@ from orchestrator.sweep.checks import semantic_problems
 from orchestrator.sweep.distributions import Categorical, Constant, Distribution
 from orchestrator.sweep.errors import short
 from orchestrator.sweep.limits import SEED_MAX, maximum
+from orchestrator.sweep.one_search import LARGEST, largest_budget
 from orchestrator.sweep.problems import problem_errors, raise_errors, reraisable
 from orchestrator.sweep.sections import (
     MlflowSettings,
@@ -151,6 +152,9 @@ class SweepConfig(BaseModel):
     resources: ResourceSettings = Field(default_factory=ResourceSettings)
     mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
     run_dir: str | None = None  # None: ./runs/<name> under the working directory
+    # search once per task and seed at this budget (one of budgets, or "largest") and
+    # re-solve that search at the other budgets (orchestrator.sweep.one_search)
+    one_search_budget: str | int | None = None
 
     @field_validator("data_dir")
     @classmethod
@@ -180,6 +184,16 @@ class SweepConfig(BaseModel):
     @classmethod
     def _absolute_run_dir(cls, value: str | None, info: ValidationInfo) -> str | None:
         return None if value is None else str(resolve_path(value, base_dir_of(info)))
+
+    @field_validator("one_search_budget")
+    @classmethod
+    def _one_search_text(cls, value: str | int | None) -> str | None:
+        if value is None or value == LARGEST:
+            return value  # type: ignore[return-value]
+        try:
+            return _budget_text(value)
+        except ValueError as err:
+            raise ValueError(f"{err}; or write 'largest'") from None
 
     @field_validator("tasks")
     @classmethod
@@ -272,6 +286,13 @@ class SweepConfig(BaseModel):
     def sweep_name(self) -> str:
         """The name (always set after validation)."""
         return self.name or "sweep"
+
+    @property
+    def one_search_at(self) -> str | None:
+        """The budget text the one search runs at (``one_search_budget`` resolved), or None."""
+        if self.one_search_budget == LARGEST:
+            return largest_budget(self.budgets)
+        return None if self.one_search_budget is None else str(self.one_search_budget)
 
     @property
     def parsed_methods(self) -> list[Method]:

@@ -34,6 +34,9 @@ class Cell:
     n_tune_trials: int
     seeds: tuple[int, ...]
     tuned_params: tuple[str, ...]
+    # one search, every budget: the budget whose search this cell re-solves (no tuning, no
+    # search of its own; orchestrator.sweep.one_search); None = the cell runs its own
+    source_budget: str | None = None
 
     @property
     def budget_text(self) -> str:
@@ -70,6 +73,7 @@ class Cell:
             "seeds": list(self.seeds),
             "n_final_runs": self.n_final_runs,
             "tuned_params": list(self.tuned_params),
+            "source_budget": self.source_budget,
         }
 
 
@@ -130,7 +134,8 @@ class Plan:
                 cell.budget_text,
                 str(cell.n_tune_trials),
                 ", ".join(str(seed) for seed in cell.seeds),
-                ", ".join(cell.tuned_params) or "-",
+                ", ".join(cell.tuned_params)
+                or (f"(search at {cell.source_budget})" if cell.source_budget else "-"),
             )
         buffer = io.StringIO()
         console = Console(file=buffer, width=width, color_system=None, force_terminal=False)
@@ -155,7 +160,12 @@ def build_plan(sweep: SweepConfig) -> Plan:
             tuned = tuple(name for name in tunable if applies_to(name, method))
             n_tune = sweep.optuna.trials_per_cell if tuned else 0
             budgets: list[str | None] = list(sweep.budgets) if method.uses_budget else [None]
-            cells += [Cell(task, method.name, budget, n_tune, seeds, tuned) for budget in budgets]
+            for budget in budgets:
+                source = sweep.one_search_at if method.spec.one_search else None
+                if source is None or budget == source:
+                    cells.append(Cell(task, method.name, budget, n_tune, seeds, tuned))
+                else:  # re-solves the search at `source`: nothing of its own to tune
+                    cells.append(Cell(task, method.name, budget, 0, seeds, (), source))
     pruning = (
         f"ASHA pruning of tuning trials on dev scores from step {sweep.pruning.min_steps}, "
         f"reduction factor {sweep.pruning.reduction_factor}"
@@ -201,6 +211,13 @@ def _notes(sweep: SweepConfig, cells: list[Cell]) -> list[str]:
         notes.append(
             f"{', '.join(untuned)}: nothing in search_space affects them, so no tuning trials; "
             "the training settings run on every seed"
+        )
+    derived = sorted({(c.method, c.source_budget) for c in cells if c.source_budget})
+    for method, source in derived:
+        notes.append(
+            f"one search: {method} searches once per task and seed at {source}; its cells at "
+            "the other budgets retrain that search's structure re-solved at their budget, "
+            f"with the settings tuned at {source}"
         )
     overridden = sorted(set(sweep.training) & set(sweep.search_space))
     if overridden:

@@ -43,7 +43,8 @@ def test_search_keeps_expected_size_at_budget(tiny_bert_dir, tmp_path):
     assert len(result.probabilities) == 2 * (6 * 2 + 2 * 2 + 2) + 1 * 2  # M on 2 layers: 6 linears, 2 norms, 2 blocks, + emb norm
     assert {e.phase for e in events} == {"search", "retrain"}
     assert set(result.artifacts) == {
-        "structure.json", "probabilities.json", "candidates.json", "delta.safetensors"
+        "structure.json", "probabilities.json", "candidates.json", "delta.safetensors",
+        "logits.json",
     }
     candidates = json.loads((tmp_path / "candidates.json").read_text())
     assert [c["name"] for c in candidates] == list(result.probabilities)

@@ -89,6 +89,9 @@ class MethodSpec(ABC):
     uses_budget: ClassVar[bool] = False
     takes_arg: ClassVar[bool] = False  # named ``<family>/<argument>``, never bare
     fields: ClassVar[frozenset[str]] = DELTA_FIELDS
+    # one run's structure re-solves at other budgets (a sweep's one_search_budget: the
+    # method runs at one budget, its trials at the others read that run's logits.json)
+    one_search: ClassVar[bool] = False
 
     @property
     def spelling(self) -> str:
