@@ -48,7 +48,7 @@ from orchestrator.sweep.setup_checks import (
 from orchestrator.sweep.trial_fields import coerce
 from search_space.budget import BudgetError, parse_budget
 from workers.data.tasks import UnknownTaskError, get_task
-from workers.methods import Method, UnknownMethodError, parse_method
+from workers.methods import Method, UnknownMethodError, parse_method, with_structure_file
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
 # Top-level keys starting with this are ignored (as in docker compose): the place to anchor
@@ -66,9 +66,8 @@ def _known_task(name: str) -> str:
 
 
 def _known_method(name: str, info: ValidationInfo) -> str:
-    """Validate a method; a relative ``manual/<file>.json`` becomes absolute."""
-    if name.startswith("manual/") and name.endswith(".json"):
-        name = "manual/" + str(resolve_path(name[len("manual/") :], base_dir_of(info)))
+    """Validate a method; a relative structure file (``manual/<file>.json``) becomes absolute."""
+    name = with_structure_file(name, lambda path: str(resolve_path(path, base_dir_of(info))))
     try:
         parse_method(name)
     except UnknownMethodError as err:

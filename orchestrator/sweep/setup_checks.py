@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 from orchestrator.sweep.limits import over_limit
+from workers.methods import structure_file
 
 
 def count_problems(
@@ -75,12 +76,13 @@ def structure_file_problems(methods: list[str], model: str | None = None) -> lis
     as the trial would (`search_space.structure_check`)."""
     problems = []
     for index, method in enumerate(methods):
-        if not (method.startswith("manual/") and method.endswith(".json")):
+        path = structure_file(method)
+        if path is None:
             continue
         from search_space.structure import Structure, StructureFormatError
 
         try:
-            structure = Structure.load(method[len("manual/") :])
+            structure = Structure.load(path)
         except (StructureFormatError, OSError, UnicodeDecodeError, ValueError) as err:
             reason = " ".join(str(err).split())
             problems.append(
@@ -90,14 +92,13 @@ def structure_file_problems(methods: list[str], model: str | None = None) -> lis
             continue
         if not structure.entries:
             problems.append(
-                f"methods[{index}]: structure {method[len('manual/') :]} has no entries; "
-                "list at least one delta module"
+                f"methods[{index}]: structure {path} has no entries; list at least one delta module"
             )
         from orchestrator.sweep.structure_backbone import backbone_problems
 
         on_backbone = backbone_problems(structure, model) if model else None
         if on_backbone is not None:
-            where = f"structure {method[len('manual/') :]}: "
+            where = f"structure {path}: "
             problems += [
                 f"methods[{index}]: {'' if line.startswith('entries[') else where}{line}"
                 for line in on_backbone
@@ -108,7 +109,7 @@ def structure_file_problems(methods: list[str], model: str | None = None) -> lis
             if entry.name in seen:
                 problems.append(
                     f"methods[{index}]: entries[{position}] ({entry.name}) repeats "
-                    f"entries[{seen[entry.name]}] of {method[len('manual/') :]}; list each "
+                    f"entries[{seen[entry.name]}] of {path}; list each "
                     "position and kind once"
                 )
                 break

@@ -26,7 +26,9 @@ from workers.methods import (
     method_help,
     parse_method,
     register,
+    structure_file,
     unregister,
+    with_structure_file,
 )
 from workers.trial import run_trial
 from workers.trial_types import TrialConfig
@@ -80,6 +82,10 @@ def test_a_registered_method_is_parsed_and_listed(toy: MethodSpec) -> None:
     # its own fields are tuned, the search's are not; fields no method claims apply to all
     assert applies_to("delta_lr", method) and not applies_to("structure_lr", method)
     assert applies_to("head_lr", method) and not applies_to("finetune_lr", method)
+    # only methods that name a structure file have one for the sweep to resolve and check
+    assert structure_file("first/lnfit") is None and structure_file("manual/lnfit") is None
+    assert structure_file("manual/sub/x.json") == "sub/x.json"
+    assert with_structure_file("manual/x.json", lambda p: "/abs/" + p) == "manual//abs/x.json"
 
 
 class _Again(MethodSpec):

@@ -27,7 +27,9 @@ from workers.methods.registry import (
     parse_method,
     register,
     registered,
+    structure_file,
     unregister,
+    with_structure_file,
 )
 from workers.methods.s3delta import S3Delta
 
@@ -59,5 +61,7 @@ __all__ = [
     "parse_method",
     "register",
     "registered",
+    "structure_file",
     "unregister",
+    "with_structure_file",
 ]

@@ -105,6 +105,11 @@ class MethodSpec(ABC):
         is checked before its paths are resolved). ``help_text`` lists every method."""
         raise UnknownMethodError(f"unknown method {name!r}: {help_text}")
 
+    def structure_file(self, arg: str) -> str | None:
+        """The structure file the argument names, or None (``manual/<file>.json``): the
+        sweep resolves it against the sweep file's folder and checks it before any trial."""
+        return None
+
     def check(self, cfg: TrialConfig) -> str | None:
         """What makes ``cfg`` unrunnable for this method (``<what>; <fix>``), or None."""
         return None

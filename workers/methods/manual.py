@@ -31,10 +31,13 @@ class Manual(MethodSpec):
             + ", or 'manual/<path to a structure .json>'"
         )
 
+    def structure_file(self, arg: str) -> str | None:
+        return arg if arg.endswith(".json") and arg not in MANUAL_NAMES else None
+
     def parse_arg(self, name: str, arg: str, check_files: bool, help_text: str) -> Method:
         if arg in MANUAL_NAMES:
             return Method(self, name, arg)
-        if arg.endswith(".json"):
+        if self.structure_file(arg) is not None:
             if check_files and not Path(arg).is_file():
                 raise UnknownMethodError(
                     f"method {name!r}: structure file {str(Path(arg))!r} does not exist; "

@@ -6,6 +6,8 @@ file with a `MethodSpec` subclass plus one `register(...)` line there.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from workers.methods.base import Method, MethodSpec, UnknownMethodError
 
 _METHODS: dict[str, MethodSpec] = {}
@@ -48,6 +50,25 @@ def parse_method(name: str, check_files: bool = True) -> Method:
     if spec.takes_arg:
         return spec.parse_arg(name, arg, check_files, method_help())
     return Method(spec, name)
+
+
+def structure_file(name: str) -> str | None:
+    """The structure file a method name points at (``manual/<file>.json``), or None;
+    None too for a name that is not a method (its parse reports that)."""
+    family, slash, arg = name.partition("/")
+    spec = _METHODS.get(family)
+    if spec is None or not slash or not spec.takes_arg:
+        return None
+    return spec.structure_file(arg)
+
+
+def with_structure_file(name: str, place: Callable[[str], str]) -> str:
+    """``name`` with its structure file replaced by ``place(file)`` (e.g. made absolute)."""
+    path = structure_file(name)
+    if path is None:
+        return name
+    family = name.partition("/")[0]
+    return f"{family}/{place(path)}"
 
 
 def method_fields() -> frozenset[str]:
