@@ -25,7 +25,9 @@ from mlflow.entities import Metric
 from mlflow.tracking import MlflowClient
 
 from dashboards.candidate_names import parse_position
-from search_space.deltas import get_kind
+from search_space.deltas import Site, delta_size, get_kind
+from search_space.families import place_of
+from search_space.positions import SPACES
 from search_space.structure import StructureEntry
 
 SAMPLE_SWEEP = "demo"
@@ -68,27 +70,34 @@ class SampleSweep:
 
 
 def minilm_candidates() -> dict[str, int]:
-    """Candidate name -> size for the M space of a 6-layer, 384-wide BERT encoder."""
-    lora_rank1 = {"in": HIDDEN + HIDDEN, "ffn_in": HIDDEN + FFN, "ffn_out": FFN + HIDDEN}
-    k = HIDDEN // 32
-    lra = (HIDDEN + 2 * k) + (k + 2 * HIDDEN)
-    sizes = {"embeddings.LayerNorm:lnfit": HIDDEN, "embeddings.LayerNorm:bitfit": HIDDEN}
+    """Candidate name -> size for the M space of a 6-layer, 384-wide BERT encoder, without
+    loading it: its module paths and shapes, placed by the family rules and sized by the
+    delta registry (the kinds space M offers at each site, in its order)."""
+    shapes = [("embeddings.LayerNorm", HIDDEN, HIDDEN)]
     for layer in range(LAYERS):
         p = f"encoder.layer.{layer}."
-        for leaf in ("attention.self.query", "attention.self.key", "attention.self.value"):
-            sizes[f"{p}{leaf}:lora"] = lora_rank1["in"]
-            sizes[f"{p}{leaf}:bitfit"] = HIDDEN
-        sizes[f"{p}attention.output.dense:lora"] = lora_rank1["in"]
-        sizes[f"{p}attention.output.dense:bitfit"] = HIDDEN
-        sizes[f"{p}intermediate.dense:lora"] = lora_rank1["ffn_in"]
-        sizes[f"{p}intermediate.dense:bitfit"] = FFN
-        sizes[f"{p}output.dense:lora"] = lora_rank1["ffn_out"]
-        sizes[f"{p}output.dense:bitfit"] = HIDDEN
-        for norm in ("attention.output.LayerNorm", "output.LayerNorm"):
-            sizes[f"{p}{norm}:lnfit"] = HIDDEN
-            sizes[f"{p}{norm}:bitfit"] = HIDDEN
-        sizes[f"{p}attention:lra"] = lra
-        sizes[f"{p}output:lra"] = lra
+        shapes += [
+            (f"{p}attention.self.{leaf}", HIDDEN, HIDDEN) for leaf in ("query", "key", "value")
+        ]
+        shapes += [
+            (f"{p}attention.output.dense", HIDDEN, HIDDEN),
+            (f"{p}intermediate.dense", HIDDEN, FFN),
+            (f"{p}output.dense", FFN, HIDDEN),
+            (f"{p}attention.output.LayerNorm", HIDDEN, HIDDEN),
+            (f"{p}output.LayerNorm", HIDDEN, HIDDEN),
+            (f"{p}attention", HIDDEN, HIDDEN),
+            (f"{p}output", HIDDEN, HIDDEN),
+        ]
+    sizes = {}
+    for path, fin, fout in shapes:
+        place = place_of(path, "bert")
+        assert place is not None, path
+        norm_kind = "layernorm" if place.site_type == "norm" else ""
+        site = Site(
+            path, place.site_type, place.role, place.layer, place.stack, fin, fout, norm_kind
+        )
+        for kind in SPACES["M"][place.site_type]:
+            sizes[f"{path}:{kind}"] = delta_size(kind, site)
     return sizes
 
 
