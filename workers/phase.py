@@ -78,6 +78,9 @@ class Phase:
     # checkpointed with the phase but stepped elsewhere (the alpha optimiser of a search)
     aux_optimizers: list[torch.optim.Optimizer] = field(default_factory=list)
     aux_schedulers: list[torch.optim.lr_scheduler.LambdaLR] = field(default_factory=list)
+    # evaluations before this step are logged but never selected (AdaLoRA: before its final
+    # ranks are fixed a state holds more parameters than the budget)
+    select_from: int = 0
     # wall time: steps go to "<name>_steps", checkpoint writes and reads to "checkpoints"
     # (the evaluator records its own time under "evaluation")
     timings: Timings = field(default_factory=Timings)
@@ -177,7 +180,8 @@ class Phase:
             if step % self.eval_every == 0 or step == self.steps:
                 dev_metrics, score, dev_loss = self.evaluate()
                 metrics.update(dev_score=score, dev_loss=dev_loss)
-                if self._better(score, dev_loss, best["score"], best["loss"]):
+                selectable = step >= self.select_from
+                if selectable and self._better(score, dev_loss, best["score"], best["loss"]):
                     best = {
                         "state": trainable_state(self.model),
                         "score": score,

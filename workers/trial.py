@@ -82,7 +82,8 @@ def _retrain(
     model.to(ctx.device)
     opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
     stream = BatchStream(ctx.encode(ctx.splits.train, "train"), cfg.batch_size, cfg.seed + 2)
-    phase = ctx.phase("retrain", model, opt, cfg.retrain_steps, stream)
+    options = method.spec.retrain_options(ctx, model)
+    phase = ctx.phase("retrain", model, opt, cfg.retrain_steps, stream, **options)
     outcome, _ = phase.run()
     test = ctx.evaluator(model, ctx.splits.test, "test")()
     return model, outcome, test
@@ -160,11 +161,17 @@ def run_trial(cfg: TrialConfig, callback: Callback = None) -> TrialResult:
     structure, info = method.spec.structure(ctx, method, backbone)
     del backbone
     model, outcome, (test_metrics, test_score, _) = _retrain(ctx, method, structure)
+    method.spec.after_retrain(ctx, model, structure, info)
     out = (
         Path(cfg.output_dir) if cfg.output_dir else Path(tempfile.mkdtemp(prefix="s3delta-trial-"))
     )
     artifacts = _write_artifacts(out, model, structure, info, cfg.lora_scale)
-    delta_params = structure.total_size if structure is not None else n_backbone
+    delta_params = info.get("delta_params") or (
+        structure.total_size if structure is not None else n_backbone
+    )
+    budget_params = info.get("budget_params") or (
+        structure.budget if structure is not None else None
+    )
     timings = ctx.timings.summary(time.perf_counter() - started)
     result = TrialResult(
         config=cfg.model_dump(),
@@ -180,7 +187,7 @@ def run_trial(cfg: TrialConfig, callback: Callback = None) -> TrialResult:
         delta_params=delta_params,
         head_params=model.head_params(),
         backbone_params=n_backbone,
-        budget_params=structure.budget if structure is not None else None,
+        budget_params=budget_params,
         split_sizes=dict(ctx.splits.sizes),
         wall_time_s=time.perf_counter() - started,
         device=str(ctx.device),

@@ -19,6 +19,8 @@ from workers.methods.base import (
 )
 from workers.methods.finetune import Finetune
 from workers.methods.manual import Manual
+from workers.methods.peft_adalora import PeftAdaLora
+from workers.methods.peft_lora import PeftLora
 from workers.methods.random_structure import RandomStructure
 from workers.methods.registry import (
     applies_to,
@@ -37,6 +39,8 @@ register(S3Delta())
 register(RandomStructure())
 register(Finetune())
 register(Manual())
+register(PeftAdaLora())
+register(PeftLora())
 
 # the method the project is about, and the control it is compared with
 SEARCHED_METHOD = S3Delta.family

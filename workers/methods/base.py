@@ -14,7 +14,9 @@ says:
   fields no method lists (learning rate of the head, steps, ...) apply to every method;
 - what it checks in a trial config before any work (`check`);
 - how it produces its structure (`structure`) and which parameters retraining trains
-  (`trainable`); every method is then retrained and scored the same way.
+  (`trainable`), with any per-step hooks of the retraining (`retrain_options`) and sizes
+  known only after it (`after_retrain`); every method is then retrained and scored the
+  same way.
 
 Why torch-free at import: the sweep validator parses method names, and that must not
 load torch, so the methods import the training code inside `structure`/`trainable`.
@@ -135,3 +137,20 @@ class MethodSpec(ABC):
         deltas = apply_structure(backbone, structure, cfg.lora_scale)
         model.attach_deltas(deltas)
         return delta_param_groups(deltas, cfg.delta_lr, cfg.kind_lr)
+
+    def retrain_options(self, ctx: TrialContext, model: TaskModel) -> dict[str, Any]:
+        """Extra `workers.phase.Phase` settings of the retraining (after `trainable`): hooks
+        a method needs each step (AdaLoRA's rank allocation), where selection may start."""
+        return {}
+
+    def after_retrain(
+        self,
+        ctx: TrialContext,
+        model: TaskModel,
+        structure: Structure | None,
+        info: dict[str, Any],
+    ) -> None:
+        """After retraining, before results are written: a method whose size is only known
+        now (AdaLoRA's final ranks) sets ``info["delta_params"]``/``["budget_params"]``
+        (and may add ``info["json_artifacts"]``); by default the structure's sizes count."""
+        return None
