@@ -81,6 +81,9 @@ class TrialConfig(BaseModel):
     # s3delta does not search but re-solves that search's structure at this trial's budget
     # (search_space.rebudget). Set by the runner for a sweep's one_search_budget
     logits_from: str | None = None
+    # transfer/<task>: the structure.json to retrain (the source task's s3delta run of the
+    # same budget and seed; set by the runner)
+    structure_from: str | None = None
     extra: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -172,7 +172,9 @@ class CellRunner:
                     self._refresh_row()
                 return None
             self.final_started = True
-            self.best_config = source.best_config.model_copy(update={"budget": self.cell.budget})
+            cell = self.cell  # the source's tuned settings, for this cell's task and method
+            update = {"task": cell.task, "method": cell.method, "budget": cell.budget}
+            self.best_config = source.best_config.model_copy(update=update)
             self.pending = [s for s in self.cell.seeds if not self._finished(self.key("final", s))]
         for seed in list(self.pending):
             source_key = source.key("final", seed)
@@ -191,14 +193,20 @@ class CellRunner:
     def _derived_job(self, seed: int, source_key: TrialKey, record: RecordedTrial) -> Job:
         assert self.best_config is not None and self.run_dir is not None
         key = self.key("final", seed)
-        extra = dict(self.best_config.extra or {})
-        extra["one_search"] = {
+        derived = self.cell.derived_as or "one_search"
+        extra = {k: v for k, v in (self.best_config.extra or {}).items() if k != "one_search"}
+        extra[derived] = {
+            "source_task": source_key.task,
             "source_budget": str(source_key.budget),
             "source_key": source_key.text,
             "source_run_id": str(record.run_id or ""),
         }
-        logits = trial_dir(self.run_dir, source_key) / "logits.json"
-        update = {"seed": seed, "logits_from": str(logits), "extra": extra}
+        folder = trial_dir(self.run_dir, source_key)
+        update: dict[str, object] = {"seed": seed, "extra": extra}
+        if derived == "transfer":  # exactly the source's structure
+            update.update(structure_from=str(folder / "structure.json"), logits_from=None)
+        else:  # the source's logits, re-solved at this budget
+            update.update(logits_from=str(folder / "logits.json"), structure_from=None)
         return Job(key, self.finalize(self.best_config.model_copy(update=update), key))
 
     # -- outcomes ----------------------------------------------------------------------------

@@ -141,14 +141,19 @@ def _make_cells(
 
 
 def _link_sources(cells: list[CellRunner]) -> list[CellRunner]:
-    """One search, every budget: each derived cell learns its source cell; sources first,
+    """One search, every budget, and transfers: each derived cell learns its source cell;
+    sources first,
     so a derived cell can start in the same turn its source's seed finished."""
     by_ident = {(c.cell.task, c.cell.method, c.cell.budget): c for c in cells}
     for runner in cells:
-        planned = runner.cell
-        if planned.source_budget is not None:
-            runner.source = by_ident[(planned.task, planned.method, planned.source_budget)]
-    return sorted(cells, key=lambda c: c.source is not None)
+        source = runner.cell.source_ident
+        if source is not None:
+            runner.source = by_ident[source]
+
+    def depth(runner: CellRunner) -> int:  # a transfer's source may itself be derived
+        return 0 if runner.source is None else 1 + depth(runner.source)
+
+    return sorted(cells, key=depth)
 
 
 def _refuse_rerun(

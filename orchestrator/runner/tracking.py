@@ -48,6 +48,7 @@ LOCAL_SETTINGS = (
     "num_threads",
     "device",
     "logits_from",
+    "structure_from",
 )
 LOCAL_TAG = "s3delta.local."
 # the experiment kind that makes MLflow 3 treat the experiment as model training (the UI
@@ -302,9 +303,10 @@ class SweepTracker:
             "s3delta.state": "running",
         }
         tags.update({LOCAL_TAG + k: str(values[k]) for k in LOCAL_SETTINGS})
-        # one search, every budget: where this trial's structure came from
-        source = (config.extra or {}).get("one_search") or {}
-        tags.update({f"s3delta.{name}": str(value) for name, value in source.items()})
+        # one search, every budget, or a transfer: where this trial's structure came from
+        for derived in ("one_search", "transfer"):
+            source = (config.extra or {}).get(derived) or {}
+            tags.update({f"s3delta.{name}": str(value) for name, value in source.items()})
         reuse = self.reusable.pop(key.text, None) or self._unfinished_run(key)
         live = _LiveRun(reuse or "")
         if reuse:

@@ -14,6 +14,7 @@ from pydantic import TypeAdapter, ValidationError
 from orchestrator.sweep.distributions import Categorical, Constant, Distribution, IntRange
 from orchestrator.sweep.errors import short, yaml_path
 from orchestrator.sweep.one_search import one_search_problems
+from orchestrator.sweep.transfer import transfer_problems
 from orchestrator.sweep.trial_fields import (
     field_kind,
     misplaced_field_problem,
@@ -122,6 +123,7 @@ def cross_section_problems(raw: dict[str, Any]) -> list[str]:
         )
     problems += _budget_problems(raw)
     problems += one_search_problems(raw)
+    problems += transfer_problems(raw)
     return problems
 
 

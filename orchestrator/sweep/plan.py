@@ -18,7 +18,7 @@ from rich.table import Table
 
 from orchestrator.no_budget import budget_text
 from orchestrator.paths import redact_url
-from workers.methods import applies_to
+from workers.methods import SEARCHED_METHOD, applies_to
 
 if TYPE_CHECKING:
     from orchestrator.sweep.config import SweepConfig
@@ -37,6 +37,24 @@ class Cell:
     # one search, every budget: the budget whose search this cell re-solves (no tuning, no
     # search of its own; orchestrator.sweep.one_search); None = the cell runs its own
     source_budget: str | None = None
+    # transfer/<task>: the task whose s3delta cell at the same budget this cell retrains
+    source_task: str | None = None
+
+    @property
+    def source_ident(self) -> tuple[str, str, str | None] | None:
+        """(task, method, budget) of the cell this one takes its structures from, or None."""
+        if self.source_task is not None:
+            return (self.source_task, SEARCHED_METHOD, self.source_budget)
+        if self.source_budget is not None:
+            return (self.task, self.method, self.source_budget)
+        return None
+
+    @property
+    def derived_as(self) -> str | None:
+        """How the cell takes its structures: ``transfer``, ``one_search`` or None."""
+        if self.source_task is not None:
+            return "transfer"
+        return "one_search" if self.source_budget is not None else None
 
     @property
     def budget_text(self) -> str:
@@ -74,6 +92,7 @@ class Cell:
             "n_final_runs": self.n_final_runs,
             "tuned_params": list(self.tuned_params),
             "source_budget": self.source_budget,
+            "source_task": self.source_task,
         }
 
 
@@ -134,8 +153,7 @@ class Plan:
                 cell.budget_text,
                 str(cell.n_tune_trials),
                 ", ".join(str(seed) for seed in cell.seeds),
-                ", ".join(cell.tuned_params)
-                or (f"(search at {cell.source_budget})" if cell.source_budget else "-"),
+                ", ".join(cell.tuned_params) or _source_text(cell),
             )
         buffer = io.StringIO()
         console = Console(file=buffer, width=width, color_system=None, force_terminal=False)
@@ -150,6 +168,12 @@ class Plan:
         return buffer.getvalue()
 
 
+def _source_text(cell: Cell) -> str:
+    if cell.source_task is not None:
+        return f"(structures of {cell.source_task})"
+    return f"(search at {cell.source_budget})" if cell.source_budget else "-"
+
+
 def build_plan(sweep: SweepConfig) -> Plan:
     """Expand a validated sweep into cells: task-major, then method, then budget."""
     tunable = [name for name, dist in sweep.search_space.items() if dist.is_tuned]
@@ -160,6 +184,13 @@ def build_plan(sweep: SweepConfig) -> Plan:
             tuned = tuple(name for name in tunable if applies_to(name, method))
             n_tune = sweep.optuna.trials_per_cell if tuned else 0
             budgets: list[str | None] = list(sweep.budgets) if method.uses_budget else [None]
+            if method.spec.transfers:  # retrains the s3delta structures of its source task
+                if method.arg != task:  # (on its own task that is s3delta itself: no cell)
+                    cells += [
+                        Cell(task, method.name, b, 0, seeds, (), b, source_task=method.arg)
+                        for b in budgets
+                    ]
+                continue
             for budget in budgets:
                 source = sweep.one_search_at if method.spec.one_search else None
                 if source is None or budget == source:
@@ -206,18 +237,27 @@ def _notes(sweep: SweepConfig, cells: list[Cell]) -> list[str]:
         notes.append(
             f"budgets {', '.join(sweep.budgets)} are unused: no method searches under a budget"
         )
-    untuned = sorted({cell.method for cell in cells if cell.n_tune_trials == 0})
+    untuned = sorted(
+        {cell.method for cell in cells if cell.n_tune_trials == 0 and cell.derived_as is None}
+    )
     if untuned:
         notes.append(
             f"{', '.join(untuned)}: nothing in search_space affects them, so no tuning trials; "
             "the training settings run on every seed"
         )
-    derived = sorted({(c.method, c.source_budget) for c in cells if c.source_budget})
+    derived = sorted({(c.method, c.source_budget) for c in cells if c.derived_as == "one_search"})
     for method, source in derived:
         notes.append(
             f"one search: {method} searches once per task and seed at {source}; its cells at "
             "the other budgets retrain that search's structure re-solved at their budget, "
             f"with the settings tuned at {source}"
+        )
+    for method in sorted({c.method for c in cells if c.derived_as == "transfer"}):
+        source = method.partition("/")[2]
+        notes.append(
+            f"{method}: per seed and budget, retrains the structure of {source}'s "
+            f"{SEARCHED_METHOD} final run with {source}'s tuned settings (no tuning trials; "
+            f"no cell on {source} itself, where that is {SEARCHED_METHOD})"
         )
     overridden = sorted(set(sweep.training) & set(sweep.search_space))
     if overridden:

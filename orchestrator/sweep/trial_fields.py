@@ -30,7 +30,13 @@ CELL_FIELDS: dict[str, str] = {
     "data_dir": "the top-level `data_dir:`",
 }
 # Set by the orchestrator per trial (under run_dir), so a shared value would collide.
-ORCHESTRATOR_FIELDS: tuple[str, ...] = ("output_dir", "checkpoint_dir", "cache_dir", "logits_from")
+ORCHESTRATOR_FIELDS: tuple[str, ...] = (
+    "output_dir",
+    "checkpoint_dir",
+    "cache_dir",
+    "logits_from",
+    "structure_from",
+)
 # Settable in `training:` but meaningless to tune.
 UNTUNABLE_FIELDS: tuple[str, ...] = ("device", "num_threads", "extra", "checkpoint_every")
 

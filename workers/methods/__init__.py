@@ -34,6 +34,7 @@ from workers.methods.registry import (
     with_structure_file,
 )
 from workers.methods.s3delta import S3Delta
+from workers.methods.transfer import Transfer
 
 register(S3Delta())
 register(RandomStructure())
@@ -41,6 +42,7 @@ register(Finetune())
 register(Manual())
 register(PeftAdaLora())
 register(PeftLora())
+register(Transfer())
 
 # the method the project is about, and the control it is compared with
 SEARCHED_METHOD = S3Delta.family

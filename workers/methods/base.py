@@ -94,6 +94,9 @@ class MethodSpec(ABC):
     # one run's structure re-solves at other budgets (a sweep's one_search_budget: the
     # method runs at one budget, its trials at the others read that run's logits.json)
     one_search: ClassVar[bool] = False
+    # its argument names a task of the sweep whose s3delta structures it retrains, seed by
+    # seed at the same budget (transfer/<task>)
+    transfers: ClassVar[bool] = False
 
     @property
     def spelling(self) -> str:
