@@ -126,6 +126,14 @@ def _write_artifacts(
         path = out / "probabilities.json"
         path.write_text(json.dumps(info["probabilities"], indent=2))
         files["probabilities.json"] = str(path)
+        if structure is not None:  # where each candidate sits, for readers of p
+            from search_space.positions import candidate_records, find_candidates
+
+            cands = find_candidates(model.backbone, structure.space)
+            records = candidate_records([c for c in cands if c.name in info["probabilities"]])
+            path = out / "candidates.json"
+            path.write_text(json.dumps(records, indent=1))
+            files["candidates.json"] = str(path)
     return files
 
 
