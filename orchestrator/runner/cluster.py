@@ -39,6 +39,7 @@ def connect_ray(address: str | None = None) -> RayConnection:
         return RayConnection("existing", "", False, dict(ray.cluster_resources()))
     target = address or os.environ.get("RAY_ADDRESS")
     if target:
+        check_reachable(target)
         ctx = ray.init(address=target, logging_level=logging.WARNING)
         mode, owned = "cluster", False
     else:
@@ -67,6 +68,30 @@ def disconnect_ray(connection: RayConnection) -> None:
 
 class ClusterResourceError(RuntimeError):
     """A trial shape the cluster can never schedule; one line with the fix."""
+
+
+class ClusterUnreachableError(ClusterResourceError):
+    """Nothing answers at the Ray address (Ray itself would retry for minutes)."""
+
+
+def check_reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Refuse a `host:port` address where no TCP connection can be made, in one line."""
+    import socket
+
+    if "://" in address or address in ("auto", "local"):
+        return  # ray:// clients and discovery: Ray reports those itself
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s):
+            return
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise ClusterUnreachableError(
+            f"--address/RAY_ADDRESS {address}: no Ray head answers there ({reason}); start "
+            "the head (`ray start --head --port ...`) or fix the address"
+        ) from None
 
 
 def local_resources() -> dict[str, float]:

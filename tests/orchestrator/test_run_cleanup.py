@@ -322,3 +322,29 @@ def test_a_cluster_without_the_resources_is_refused_before_any_file(tmp_path: Pa
                 assert not home.exists()  # no run dir, no MLflow or Optuna store
     finally:
         shutil.rmtree(temp, ignore_errors=True)
+
+
+def test_an_address_where_no_ray_head_answers_is_refused_at_once(tmp_path: Path) -> None:
+    from test_run_support import free_port
+
+    home = tmp_path / "home"
+    sweep = render_sweep(
+        "tiny_one_budget.yaml",
+        tmp_path,
+        name="nowhere",
+        model="sentence-transformers/all-MiniLM-L6-v2",
+        data=SHARED_DATA,
+        storage=None,
+        mlflow=None,
+        experiment=EXPERIMENT,
+        steps=5,
+        methods="[random]",
+    )
+    address = f"127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    out = _cli(["run", str(sweep), "--address", address], service_env(S3DELTA_HOME=str(home)))
+    assert time.monotonic() - started < 60  # Ray alone retries for minutes
+    assert out.returncode == 2, out.stdout + out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"{address}: no Ray head answers there" in lines[0], out.stderr
+    assert not home.exists()
