@@ -6,9 +6,9 @@ reparented to init and stay. A signal handler cannot run on SIGKILL, so the driv
 starts this small process first. It holds the read end of a pipe from the driver,
 records every second the processes of the Ray session the driver started (the driver's
 children whose command line names the session `session_<date>_<driver pid>`, and all
-their descendants), and when the pipe closes (the driver
-exited or died) it terminates those still alive, then exits. Processes are matched by
-pid and start time, so a reused pid is never hit.
+their descendants), and when the pipe closes (the driver exited or died) it terminates
+those still alive, then exits. Processes are matched by pid and start time, so a
+reused pid is never hit.
 
 It runs as a plain script (`python reaper.py <driver pid>`) in its own session so that
 a Ctrl-C or hang-up meant for the driver does not end it first; it imports only the
