@@ -91,11 +91,12 @@ def run_one(task: str, seed: int, first_seed: bool, overrides: dict[str, Any]) -
 
     result = run_subspace(cfg, progress)
     data = result_to_dict(result)
-    data["stage1"] = {
-        "recon_errors": data["stage1"]["recon_errors"],
-        "last": data["stage1"]["history"][-1] if data["stage1"]["history"] else {},
-        "stage2_best_step": data["stage1"]["stage2_best_step"],
-        "stage0_best_step": data["stage1"]["stage0_best_step"],
+    stages = data.pop("stages")
+    data["stage1"] = {  # the key the first lines were written with
+        "recon_errors": stages["recon_errors"],
+        "last": stages["history"][-1] if stages["history"] else {},
+        "stage2_best_step": stages["stage2_best_step"],
+        "stage0_best_step": stages["stage0_best_step"],
     }
     return {"task": task, "seed": seed, **data}
 

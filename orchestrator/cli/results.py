@@ -65,6 +65,15 @@ def results(
     if as_csv and not raw:
         fail("--csv prints the per-cell table: add --raw (the comparison has --json)")
     client = open_client(tracking_uri, experiment)
+    subspace = client.subspace_results(sweep)
+    if subspace is not None:  # a subspace sweep: its tables per task
+        from orchestrator.subspace_results import format_tables
+
+        if as_json:
+            typer.echo(json.dumps([t.to_dict() for t in subspace], indent=2, default=_plain))
+        else:
+            typer.echo(format_tables(sweep, subspace))
+        return
     try:
         if raw:
             _print_raw(sweep, client.results(sweep), as_json, as_csv)

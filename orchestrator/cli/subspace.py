@@ -192,7 +192,7 @@ def register(app: typer.Typer) -> None:
                 raise typer.Exit(EXIT_FAILED) from None
         if as_json:
             data = result_to_dict(result)
-            data["stage1"].pop("history", None)
+            data["stages"].pop("history", None)
             typer.echo(json.dumps(data, indent=2, default=str))
         else:
             _print_result(result)

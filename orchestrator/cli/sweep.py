@@ -49,6 +49,8 @@ def validate(
     ] = False,
 ) -> None:
     """Check a sweep file and print its plan: cells, tuning trials, final seeded runs."""
+    if _validate_subspace(sweep_file, as_json):
+        return
     sweep = load_sweep_or_exit(sweep_file)
     _stores_or_exit(sweep, sweep_file)
     plan = build_plan(sweep)
@@ -56,6 +58,29 @@ def validate(
         typer.echo(json.dumps(plan.to_dict(), indent=2))
     else:
         typer.echo(plan.render(), nl=False)
+
+
+def _validate_subspace(sweep_file: Path, as_json: bool) -> bool:
+    """A file with a ``subspace:`` section: check it as a subspace sweep and print its
+    experiments (task x seed); False for any other file."""
+    from orchestrator.sweep.subspace_config import is_subspace_sweep, load_subspace_sweep
+    from orchestrator.sweep.yaml_source import read_yaml
+
+    try:
+        if not is_subspace_sweep(read_yaml(sweep_file)):
+            return False
+        sweep = load_subspace_sweep(sweep_file)
+    except SweepValidationError as err:
+        typer.echo(str(err), err=True)
+        raise typer.Exit(EXIT_INVALID) from None
+    keys = [f"{task}/seed{seed}" for task in sweep.tasks for seed in sweep.seeds]
+    if as_json:
+        typer.echo(json.dumps({"sweep": sweep.sweep_name, "experiments": keys}, indent=2))
+    else:
+        typer.echo(
+            f"subspace sweep {sweep.sweep_name}: {len(keys)} experiments ({', '.join(keys)})\n"
+        )
+    return True
 
 
 def register(app: typer.Typer) -> None:

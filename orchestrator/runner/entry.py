@@ -45,6 +45,17 @@ def run_sweep_file(
     from orchestrator.sweep.stores import store_problems
 
     sweep_path = Path(path).expanduser().resolve()
+    if _is_subspace_sweep(sweep_path):  # a `subspace:` section: subspace experiments
+        from orchestrator.runner.subspace_sweep import run_subspace_sweep_file
+
+        return run_subspace_sweep_file(
+            sweep_path,
+            run_dir=run_dir,
+            address=address,
+            tracking_uri=tracking_uri,
+            resume=resume,
+            max_retries=max_retries,
+        )
     sweep = load_sweep(sweep_path)
     plan = build_plan(sweep)
     settings = resolve_settings(
@@ -84,6 +95,13 @@ def run_sweep_file(
         finally:
             if connection is not None:
                 disconnect_ray(connection)
+
+
+def _is_subspace_sweep(path: Path) -> bool:
+    from orchestrator.sweep.subspace_config import is_subspace_sweep
+    from orchestrator.sweep.yaml_source import read_yaml
+
+    return is_subspace_sweep(read_yaml(path))
 
 
 class _Drive:

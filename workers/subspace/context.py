@@ -43,7 +43,9 @@ class SubspaceTimings(Timings):
 
     def __init__(self) -> None:
         super().__init__()
-        self.seconds = dict.fromkeys((*self.BUCKETS, "evaluation", "checkpoints"), 0.0)
+        names = (*self.BUCKETS, "evaluation", "checkpoints")
+        self.seconds = dict.fromkeys(names, 0.0)
+        self.cpu_seconds = dict.fromkeys(names, 0.0)
 
 
 class SubspaceContext:

@@ -17,7 +17,7 @@ from workers.subspace.landscape import landscape
 from workers.subspace.setup import check_config
 from workers.subspace.stage0 import train_det
 from workers.subspace.stage1 import train_codecs
-from workers.subspace.stage2 import optimise_v, transfer_scores
+from workers.subspace.stage2 import transfer_scores, tune_v
 from workers.subspace.types import DetOutcome, SubspaceConfig, SubspaceResult
 
 
@@ -32,7 +32,7 @@ def run_subspace(cfg: SubspaceConfig, callback: Callback = None) -> SubspaceResu
     stage1 = train_codecs(ctx, dets, thetas)
     codecs, points = stage1.codecs, stage1.points
     found = [
-        optimise_v(ctx, det, codec, points, i)
+        tune_v(ctx, det, codec, points, i)
         for i, (det, codec) in enumerate(zip(dets, codecs, strict=True))
     ]
     vs = [f.v for f in found]
@@ -71,11 +71,13 @@ def run_subspace(cfg: SubspaceConfig, callback: Callback = None) -> SubspaceResu
         points=points.cpu().tolist(),
         v=[v.cpu().tolist() for v in vs],
         grid=grid or {},
-        stage1={
+        stages={
             "history": stage1.history,
             "recon_errors": stage1.recon_errors,
             "stage2_history": {d.name: f.history for d, f in zip(dets, found, strict=True)},
             "stage2_best_step": {d.name: f.best_step for d, f in zip(dets, found, strict=True)},
+            "stage2_lr": {d.name: f.lr for d, f in zip(dets, found, strict=True)},
+            "stage2_tuning": {d.name: f.tuning for d, f in zip(dets, found, strict=True)},
             "stage0_best_step": {d.name: o.best_step for d, o in zip(dets, originals, strict=True)},
         },
         split_sizes=dict(ctx.splits.sizes),

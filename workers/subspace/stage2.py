@@ -27,6 +27,8 @@ class Stage2Outcome:
     dev_score: float
     best_step: int
     history: list[dict[str, float]] = field(default_factory=list)
+    lr: float = 0.0
+    tuning: list[dict[str, float]] = field(default_factory=list)  # Optuna: lr, dev score
 
 
 def initial_v(points: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
@@ -49,15 +51,17 @@ def optimise_v(
     codec: SubspaceCodec,
     points: torch.Tensor,
     index: int,
+    lr: float | None = None,
 ) -> Stage2Outcome:
     """Train v through ``codec``'s decoder on ``det``'s task loss; nothing else moves."""
     cfg = ctx.cfg
+    lr = cfg.stage2_lr if lr is None else lr
     seed_everything(cfg.seed + index)
     generator = torch.Generator().manual_seed(cfg.seed * 1_000 + index)
     v0 = initial_v(points.detach(), generator).to(ctx.device)
     v = torch.nn.Parameter(v0.clone())
     codec.requires_grad_(False)
-    opt = torch.optim.Adam([v], lr=cfg.stage2_lr)
+    opt = torch.optim.Adam([v], lr=lr)
     sched = linear_decay(opt, cfg.stage2_steps)
     stream = BatchStream(ctx.encode("train"), cfg.stage2_batch_size, cfg.seed + 10 + index)
     best_score, best_v, best_step = float("-inf"), v0.clone(), 0
@@ -87,7 +91,37 @@ def optimise_v(
                     best_score, best_v, best_step = score, v.detach().clone(), step
             history.append({"step": float(step), **metrics})
             ctx.report(phase, step, cfg.stage2_steps, **metrics)
-    return Stage2Outcome(best_v, v0, best_score, best_step, history)
+    return Stage2Outcome(best_v, v0, best_score, best_step, history, lr)
+
+
+def tune_v(
+    ctx: SubspaceContext,
+    det: DetModel,
+    codec: SubspaceCodec,
+    points: torch.Tensor,
+    index: int,
+) -> Stage2Outcome:
+    """Stage 2 with its lr chosen by Optuna on dev (``stage2_lr_trials`` seeded TPE trials
+    over ``stage2_lr_range``, log scale); the best trial's v is kept. Without trials, one
+    run at ``stage2_lr``."""
+    cfg = ctx.cfg
+    if not cfg.stage2_lr_trials or cfg.stage2_lr_range is None:
+        return optimise_v(ctx, det, codec, points, index)
+    import optuna
+
+    low, high = cfg.stage2_lr_range
+    sampler = optuna.samplers.TPESampler(seed=cfg.seed * 1_000 + index)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+    outcomes: dict[int, Stage2Outcome] = {}
+    for _ in range(cfg.stage2_lr_trials):
+        trial = study.ask()
+        lr = trial.suggest_float("stage2_lr", low, high, log=True)
+        outcomes[trial.number] = optimise_v(ctx, det, codec, points, index, lr)
+        study.tell(trial, outcomes[trial.number].dev_score)
+    best = outcomes[study.best_trial.number]
+    best.tuning = [{"lr": o.lr, "dev_score": o.dev_score} for o in outcomes.values()]
+    return best
 
 
 @torch.no_grad()

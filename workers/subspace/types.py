@@ -46,6 +46,10 @@ class SubspaceConfig(BaseModel):
     stage2_lr: float = 1e-2
     stage2_batch_size: int = 8
     stage2_eval_every: int = 25
+    # Optuna (TPE, seeded) may tune the stage-2 lr per DET on dev: stage2_lr_trials runs of
+    # stage 2 with lr drawn log-uniformly from stage2_lr_range; 0 trials = use stage2_lr
+    stage2_lr_trials: int = 0
+    stage2_lr_range: tuple[float, float] | None = None
     # the landscape: grid_size x grid_size points (0 = none), scored on dev examples
     grid_size: int = 7
     grid_margin: float = 0.25
@@ -103,7 +107,7 @@ class SubspaceResult:
     points: list[list[float]]  # P_k, (K, d)
     v: list[list[float]]  # v*_k found through each DET's decoder, (K, d)
     grid: dict[str, Any]  # axes, scores per DET (dev), plane and point coordinates
-    stage1: dict[str, Any]  # losses and reconstruction errors
+    stages: dict[str, Any]  # stage-1 losses and reconstruction errors, stage-0/2 best steps, lrs
     split_sizes: dict[str, int]
     wall_time_s: float
     device: str

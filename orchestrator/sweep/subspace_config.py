@@ -1,0 +1,237 @@
+"""A subspace sweep: a sweep file with a ``subspace:`` section instead of methods/budgets.
+
+    name: subspace-minilm
+    model: sentence-transformers/all-MiniLM-L6-v2
+    tasks: [glue/sst2, glue/rte]
+    seeds: [1, 2, 3]
+    data_dir: ../shared/data
+    subspace:            # any field of workers.subspace.SubspaceConfig but the five below
+      dets: [adapter, lora, prefix]
+      target_size: 69120
+      d: 4
+      stage2_lr_range: [0.003, 0.3]   # with optuna.trials_per_cell: Optuna tunes it on dev
+    optuna: {trials_per_cell: 4}
+    resources: {cpus_per_trial: 1}
+    mlflow: {experiment: s3delta}
+
+One experiment per task x seed. Problems are ``subspace.<field>: <what>; <fix>`` lines,
+found without torch (sizes that cannot be matched are checked by the runner, before any
+work, since that needs the backbone's shapes).
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from pathlib import Path
+from typing import Any
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from orchestrator.locations import resolve_path
+from orchestrator.sweep.config import NAME_PATTERN, ModelName, Seed, TaskName, _no_duplicates
+from orchestrator.sweep.errors import SweepValidationError, describe_error
+from orchestrator.sweep.limits import maximum
+from orchestrator.sweep.problems import PROBLEM_TYPE, problem_errors, raise_errors, reraisable
+from orchestrator.sweep.sections import (
+    MlflowSettings,
+    OptunaSettings,
+    ResourceSettings,
+    base_dir_of,
+)
+from orchestrator.sweep.yaml_source import read_yaml
+
+SECTION = "subspace"
+# set by the sweep itself, per experiment
+RESERVED = {
+    "model": "model:",
+    "task": "tasks:",
+    "seed": "seeds:",
+    "data_dir": "data_dir:",
+    "output_dir": "the run folder",
+}
+
+
+def section_problems(values: Any, trials: int) -> list[str]:
+    """Every problem of the ``subspace:`` mapping, as ``subspace.<field>: ...`` lines."""
+    from workers.subspace.checks import SubspaceSetupError, check_dets, check_numbers
+    from workers.subspace.types import SubspaceConfig
+
+    if not isinstance(values, dict):
+        return [f"{SECTION}: must be a mapping of subspace settings, e.g. d: 4"]
+    problems = [
+        f"{SECTION}.{key}: is set by the sweep ({where}); remove it here"
+        for key, where in RESERVED.items()
+        if key in values
+    ]
+    settings = {k: v for k, v in values.items() if k not in RESERVED}
+    if trials > 1 and settings.get("stage2_lr_range") is not None:
+        settings.setdefault("stage2_lr_trials", trials)
+    try:
+        cfg = SubspaceConfig(**settings)
+    except ValidationError as err:
+        allowed = sorted(set(SubspaceConfig.model_fields) - set(RESERVED) - {"extra"})
+        for item in err.errors():
+            path = ".".join(str(p) for p in item["loc"])
+            if item["type"] == "extra_forbidden":
+                close = difflib.get_close_matches(path, allowed, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                problems.append(
+                    f"{SECTION}.{path}: is not a subspace setting; {hint}use one of "
+                    f"{', '.join(allowed)}"
+                )
+            else:
+                problems.append(f"{SECTION}.{path}: {item['msg']}")
+        # the rules below still run on the settings that are well-formed
+        bad = {str(item["loc"][0]) for item in err.errors() if item["loc"]}
+        try:
+            cfg = SubspaceConfig(**{k: v for k, v in settings.items() if k not in bad})
+        except ValidationError:
+            return problems
+    for check in (lambda: check_dets(cfg.dets), lambda: check_numbers(cfg)):
+        try:
+            check()
+        except SubspaceSetupError as err:
+            problems.append(f"{SECTION}.{err}")
+    return problems
+
+
+class SubspaceSweepConfig(BaseModel):
+    """One subspace experiment per task x seed, run like a sweep."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str | None = Field(default=None, pattern=NAME_PATTERN, max_length=maximum("name_length"))
+    model: ModelName = Field(min_length=1)
+    tasks: list[TaskName] = Field(min_length=1)
+    seeds: list[Seed] = Field(min_length=1)
+    data_dir: str | None = None
+    subspace: dict[str, Any] = Field(default_factory=dict)
+    optuna: OptunaSettings = Field(default_factory=OptunaSettings)
+    resources: ResourceSettings = Field(default_factory=ResourceSettings)
+    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
+    run_dir: str | None = None
+
+    @field_validator("data_dir")
+    @classmethod
+    def _existing_data_dir(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        path = resolve_path(value, base_dir_of(info))
+        if not path.is_dir():
+            raise ValueError(
+                f"folder {str(path)!r} does not exist; give the folder holding glue/ and "
+                "superglue/, or remove data_dir to load tasks from the Hugging Face hub"
+            )
+        return str(path)
+
+    @field_validator("run_dir")
+    @classmethod
+    def _absolute_run_dir(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return None if value is None else str(resolve_path(value, base_dir_of(info)))
+
+    @field_validator("tasks")
+    @classmethod
+    def _unique_tasks(cls, values: list[str]) -> list[str]:
+        return _no_duplicates(values, "task")
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique_seeds(cls, values: list[int]) -> list[int]:
+        return _no_duplicates(values, "seed")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _whole_file(
+        cls, data: Any, handler: ModelWrapValidatorHandler[SubspaceSweepConfig]
+    ) -> SubspaceSweepConfig:
+        """Field errors and the ``subspace:`` section's problems, all at once."""
+        if not isinstance(data, dict):
+            return handler(data)
+        data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
+        config: SubspaceSweepConfig | None = None
+        try:
+            config = handler(data)
+        except ValidationError as err:
+            errors = [e for e in reraisable(err) if tuple(e["loc"])[:1] != (SECTION,)]
+        else:
+            errors = []
+        optuna = data.get("optuna")
+        trials = optuna.get("trials_per_cell", 0) if isinstance(optuna, dict) else 0
+        errors += problem_errors(section_problems(data.get(SECTION, {}), int(trials or 0)))
+        raise_errors(cls.__name__, errors)
+        assert config is not None
+        return config
+
+    @property
+    def sweep_name(self) -> str:
+        return self.name or "sweep"
+
+    def experiment_config(self, task: str, seed: int, output_dir: Path) -> dict[str, Any]:
+        """The `SubspaceConfig` fields of the experiment on ``task`` with ``seed``."""
+        settings = dict(self.subspace)
+        if self.optuna.trials_per_cell > 1 and settings.get("stage2_lr_range") is not None:
+            settings.setdefault("stage2_lr_trials", self.optuna.trials_per_cell)
+        return {
+            **settings,
+            "model": self.model,
+            "task": task,
+            "seed": seed,
+            "data_dir": self.data_dir,
+            "output_dir": str(output_dir),
+        }
+
+    @property
+    def run_path(self) -> Path:
+        from orchestrator import paths
+
+        return paths.resolve_run_dir(self.run_dir, self.sweep_name)
+
+    @property
+    def tracking_uri(self) -> str:
+        from orchestrator import paths
+
+        return self.mlflow.tracking_uri or paths.default_tracking_uri()
+
+
+def is_subspace_sweep(raw: Any) -> bool:
+    """Whether parsed sweep YAML asks for subspace experiments."""
+    return isinstance(raw, dict) and SECTION in raw
+
+
+def load_subspace_sweep(path: str | Path) -> SubspaceSweepConfig:
+    """Read and validate a subspace sweep file; `SweepValidationError` lists every problem."""
+    source = Path(path)
+    raw = read_yaml(source)
+    return validate_subspace_sweep(raw, source.resolve().parent, str(source))
+
+
+def validate_subspace_sweep(
+    raw: dict[str, Any], base_dir: Path, source: str
+) -> SubspaceSweepConfig:
+    data = dict(raw)
+    if "name" not in data:
+        data["name"] = re.sub(r"[^A-Za-z0-9._-]", "-", Path(source).stem).lstrip("._-") or "sweep"
+    try:
+        return SubspaceSweepConfig.model_validate(
+            data, context={"base_dir": base_dir.resolve(), "source": source}
+        )
+    except ValidationError as err:
+        lines = []
+        for item in err.errors():
+            loc = tuple(item["loc"])
+            if item["type"] == PROBLEM_TYPE:
+                lines.append(f"{'.'.join(str(p) for p in loc)}: {item['msg']}")
+            else:
+                allowed = list(SubspaceSweepConfig.model_fields) if len(loc) == 1 else ()
+                lines.append(describe_error(item, loc, allowed))
+    raise SweepValidationError(source, list(dict.fromkeys(lines)))
