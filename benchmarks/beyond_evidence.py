@@ -253,8 +253,10 @@ def summarise(name: str) -> str:
         lines.append(f"- {task}: per-budget searches {per_budget:,.0f} s; one search {once:,.0f} s")
     lines += ["", f"## Transfer at {TRANSFER_BUDGET}", ""]
     lines += ["| target: arm vs base | n | diff | p | W/T/L |", "|---|---|---|---|---|"]
-    for task in TRANSFER_TASKS:
-        arms = ["s3delta"] + [f"transfer/{o}" for o in TRANSFER_TASKS if o != task]
+    present = {t for (t, _, _, _) in rows}
+    for task in [t for t in TRANSFER_TASKS if t in present]:
+        others = [o for o in TRANSFER_TASKS if o != task and o in present]
+        arms = ["s3delta"] + [f"transfer/{o}" for o in others]
         for arm in arms:
             for base in ("random", "s3delta"):
                 if arm != base:
