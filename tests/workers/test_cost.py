@@ -70,7 +70,7 @@ def test_a_trial_records_what_it_cost(tiny_bert_dir) -> None:
     result = run_trial(cfg)
     cost = result.cost
     assert result.device == "cpu" and cost["gpu_s"] == 0.0
-    assert 0 < cost["cpu_s"] and cost["peak_rss_mb"] > 50
+    assert cost["cpu_s"] > 0 and cost["peak_rss_mb"] > 50
     # the parts' CPU-seconds are inside the whole (the trial ran on one thread here)
     parts = sum(v for k, v in cost.items() if k.startswith("cpu_") and k != "cpu_s")
     assert cost["cpu_search_steps_s"] > 0 and cost["cpu_retrain_steps_s"] > 0
