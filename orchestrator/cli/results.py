@@ -117,7 +117,7 @@ def _print_comparison(sweep: str, comparison: Any, as_json: bool, costs: Any = N
         typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
     else:
         typer.echo(format_comparison(comparison, sweep))
-        if costs is not None:
+        if costs is not None and not costs.cells.empty:  # stores from before cost accounting
             typer.echo("\n" + cost_text(costs))
 
 
