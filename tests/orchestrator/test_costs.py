@@ -127,3 +127,25 @@ def test_costs_add_up_from_trials_to_cells_to_the_sweep(tmp_path: Path, tiny_ber
         env=env, capture_output=True, text=True, timeout=300, check=True,
     ).stdout  # fmt: skip
     assert "Cost per cell" in text and "What the search bought" in text
+
+
+def test_the_report_shows_each_cell_the_total_and_what_the_search_bought() -> None:
+    import pandas as pd
+
+    from dashboards.report import _costs_html
+    from orchestrator.costs import sweep_costs
+
+    rows = [
+        {"task": "a", "method": "s3delta", "budget": "1%", "cost_cpu_s": 30.0, "cost_wall_s": 40.0},
+        {"task": "a", "method": "random", "budget": "1%", "cost_cpu_s": 10.0, "cost_wall_s": 12.0},
+    ]
+    comparison = Comparison(method="s3delta", baseline="random", rows=(_pair("a", "1%", 4.0),))
+    costs = sweep_costs(pd.DataFrame(rows), comparison, "s3delta", "random")
+    page = _costs_html(costs)
+    cells = page[page.index('id="cost-cells"') : page.index("</table>")]
+    body = [r for r in cells.split("<tr>") if "<td>" in r]
+    cpu = [float(r.split("<td>")[5].split("<")[0].replace(",", "")) for r in body]
+    assert [r.split("<td>")[1].split("<")[0] for r in body] == ["a", "a", "total"]
+    assert cpu == [10.0, 30.0, 40.0]  # the total row is the sum of the cells
+    point = page[page.index('id="cost-per-point"') :]
+    assert "<td>5.00</td>" in point  # (30 - 10) CPU-s / 4 points
