@@ -13,7 +13,10 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
-from orchestrator.runner.subspace_tracking import KIND_EXPERIMENT, KIND_SWEEP
+# the s3delta.kind tags of a subspace sweep's parent run and experiment runs (written by
+# orchestrator/runner/subspace_tracking.py)
+KIND_SWEEP = "subspace-sweep"
+KIND_EXPERIMENT = "subspace"
 
 
 @dataclass

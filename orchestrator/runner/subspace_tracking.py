@@ -23,8 +23,7 @@ from typing import Any
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-KIND_SWEEP = "subspace-sweep"
-KIND_EXPERIMENT = "subspace"
+from orchestrator.subspace_results import KIND_EXPERIMENT, KIND_SWEEP
 
 
 def experiment_key(task: str, seed: int) -> str:

@@ -162,3 +162,10 @@ def test_prefix_attends_to_the_prefix_exactly_and_is_padding_invariant(tiny_bert
         prefix.detach()
     with torch.no_grad():
         assert torch.equal(model(**batch).last_hidden_state, base)  # detached: untouched
+
+
+def test_the_torch_free_det_list_is_the_catalogue() -> None:
+    from search_space.subspace import DETS as CATALOGUE
+    from workers.subspace.checks import DETS as NAMES
+
+    assert tuple(CATALOGUE) == NAMES
