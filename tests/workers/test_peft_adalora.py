@@ -98,3 +98,36 @@ def test_peft_lora_trains_the_ranks_of_a_searched_lora_structure(tiny_bert_dir, 
     bad = mixed.save(tmp_path / "mixed.json")
     with pytest.raises(ValueError, match="LoRA entries only"):
         run_trial(TrialConfig(method=f"peft-lora/{bad}", **common))  # type: ignore[arg-type]
+
+
+def test_a_run_resumed_after_the_ranks_were_fixed_keeps_them(tiny_bert_dir) -> None:
+    """PEFT holds the final rank pattern in memory only; a resumed trial reads it off the
+    checkpointed singular values instead of failing on a missing pattern."""
+    import torch
+    from peft import AdaLoraConfig
+    from peft.tuners.adalora import AdaLoraModel
+
+    from search_space import load_backbone
+    from workers.methods.peft_adalora import AdaLoraRun
+
+    backbone, _ = load_backbone(str(tiny_bert_dir))
+    config = AdaLoraConfig(
+        init_r=4, target_r=1, tinit=1, tfinal=2, total_step=10,
+        target_modules=["query", "value"], lora_dropout=0.0,
+    )  # fmt: skip
+    tuner = AdaLoraModel(backbone, config, "default")
+    plan = adalora_plan([65] * 4, 300, 10)
+    run = AdaLoraRun(tuner, plan, sizes=dict.fromkeys(range(4), 65))  # type: ignore[arg-type]
+    with torch.no_grad():
+        for i, (name, p) in enumerate(tuner.model.named_parameters()):
+            if "lora_E" in name:
+                p.copy_(torch.tensor([[1.0], [0.0], [0.0], [0.0]]) if i % 2 else torch.zeros(4, 1))
+    before = run.pattern()
+    assert config.rank_pattern is None
+    run.set_step(10)  # resumed after the final step (10 - 2): PEFT lost its pattern
+    with torch.no_grad():
+        for name, p in tuner.model.named_parameters():
+            if "lora_E" in name:
+                p.add_(0.5)  # an optimiser step moved every singular value
+    run.allocate()
+    assert run.pattern() == before  # masked back to the checkpointed ranks

@@ -23,7 +23,8 @@ other methods' (`workers.trial`), with two differences AdaLoRA needs: the orthog
 regularisation of A and B (PEFT's ``orth_reg_weight``, 0.5) is added to the loss, and
 best-dev selection only considers evaluations after the final ranks are fixed (an earlier
 checkpoint holds more triplets than the budget). The importance statistics are not
-checkpointed: a resumed AdaLoRA trial re-estimates them from where it resumed.
+checkpointed: a resumed AdaLoRA trial re-estimates them from where it resumed (its final
+ranks, once fixed, are read back from the checkpointed singular values).
 """
 
 from __future__ import annotations
@@ -103,7 +104,13 @@ class AdaLoraRun:
     sizes: dict[str, int] = field(default_factory=dict)  # module path -> in + out + 1
 
     def set_step(self, step: int) -> dict[str, float]:
+        """Before the step's forward pass: note the step (and, resumed past the final step,
+        the final ranks: PEFT keeps its rank pattern only in memory, a checkpoint holds it
+        as the zeroed singular values, read here before an optimiser step moves them)."""
         self.step = step
+        config = self.tuner.peft_config[ADAPTER]
+        if step > self.plan.final_step and config.rank_pattern is None:
+            config.rank_pattern = self.pattern()
         return {}
 
     def allocate(self) -> dict[str, float]:
@@ -124,6 +131,14 @@ class AdaLoraRun:
                 total = total.to(cov.device) + torch.norm(cov - eye, p="fro")
                 count += 1
         return total / max(count, 1)
+
+    def pattern(self) -> dict[str, list[bool]]:
+        """PEFT's rank pattern (kept triplets per lora_E parameter) read off the weights."""
+        return {
+            name: (p.detach() != 0).view(-1).tolist()
+            for name, p in self.tuner.model.named_parameters()
+            if f"lora_E.{ADAPTER}" in name
+        }
 
     def kept(self) -> dict[str, int]:
         """Triplets per module with a non-zero singular value (the final ranks, once fixed)."""
