@@ -102,6 +102,9 @@ def run_one(task: str, seed: int, first_seed: bool, overrides: dict[str, Any]) -
 
 
 def _stats(values: list[float]) -> dict[str, float]:
+    values = [v for v in values if v == v]  # NaN (undefined) left out, n says how many stay
+    if not values:
+        return {"n": 0}
     return {
         "mean": statistics.fmean(values),
         "std": statistics.stdev(values) if len(values) > 1 else 0.0,
@@ -109,6 +112,37 @@ def _stats(values: list[float]) -> dict[str, float]:
         "max": max(values),
         "n": len(values),
     }
+
+
+def majority_share(task: str, seed: int) -> float | None:
+    """The majority class's share of the test split a line was scored on (classification),
+    None for regression (whose chance level, correlation 0, is already the zero of %)."""
+    from workers.data import cap_splits, get_task, load_task, make_splits
+
+    spec = get_task(task)
+    if spec.kind != "classification":
+        return None
+    splits = make_splits(load_task(task, str(DATA)), spec, seed)
+    capped = cap_splits(splits, seed, SETTINGS["max_train_examples"], SETTINGS["max_eval_examples"])
+    labels = [e.label for e in capped.test]
+    return max(labels.count(v) for v in set(labels)) / len(labels)
+
+
+def above_chance(row: dict[str, Any], chance: float) -> dict[str, float]:
+    """Subspace and transfer as % of the original's distance above chance:
+    (score - chance) / (original - chance); undefined where an original is at chance."""
+    own = [d["original_test"] for d in row["dets"]]
+    k = len(own)
+    if min(o - chance for o in own) <= 0.01:
+        return {"subspace": float("nan"), "transfer": float("nan")}
+    sub = [(row["dets"][i]["subspace_test"] - chance) / (own[i] - chance) for i in range(k)]
+    tr = [
+        (row["transfer_test"][i][j] - chance) / (own[j] - chance)
+        for i in range(k)
+        for j in range(k)
+        if i != j
+    ]
+    return {"subspace": 100 * statistics.fmean(sub), "transfer": 100 * statistics.fmean(tr)}
 
 
 def summarise(path: Path) -> dict[str, Any]:
@@ -138,8 +172,16 @@ def summarise(path: Path) -> dict[str, Any]:
             [statistics.fmean(r["transfer_pct"][a][b] for r in mine) for b in range(k)]
             for a in range(k)
         ]
+        chance = {r["seed"]: majority_share(task, r["seed"]) for r in mine}
+        normalised = [above_chance(r, c) for r in mine if (c := chance[r["seed"]]) is not None]
         tasks[task] = {
             "seeds": [r["seed"] for r in mine],
+            "majority_share_of_test": chance,
+            "above_chance_pct": {
+                key: _stats([n[key] for n in normalised]) for key in ("subspace", "transfer")
+            }
+            if normalised
+            else None,
             "dets": per_det,
             "subspace_pct_mean": _stats([r["subspace_pct_mean"] for r in mine]),
             "transfer_pct_mean": _stats([r["transfer_pct_mean"] for r in mine]),
@@ -147,22 +189,39 @@ def summarise(path: Path) -> dict[str, Any]:
             "wall_s_mean": statistics.fmean(r["wall_time_s"] for r in mine),
         }
     seeds = sorted({r["seed"] for r in rows})
-    # per seed, the average over tasks; then mean and spread of those over seeds
-    overall = {}
-    for key in ("subspace_pct_mean", "transfer_pct_mean"):
-        per_seed = []
-        for seed in seeds:
-            vals = [r[key] for r in rows if r["seed"] == seed]
-            if len(vals) == len(tasks):
-                per_seed.append(statistics.fmean(vals))
-        overall[key] = _stats(per_seed) if per_seed else {}
+
+    def over_tasks(names: list[str]) -> dict[str, Any]:
+        """Per seed, the average over ``names``; then mean and spread over seeds."""
+        out = {}
+        for key in ("subspace_pct_mean", "transfer_pct_mean"):
+            per_seed = []
+            for seed in seeds:
+                vals = [r[key] for r in rows if r["seed"] == seed and r["task"] in names]
+                if len(vals) == len(names):
+                    per_seed.append(statistics.fmean(vals))
+            out[key] = _stats(per_seed) if per_seed else {}
+        return out
+
+    overall = over_tasks(list(tasks))
+    # tasks whose own-space DETs learnt something: regression, or a classification task
+    # whose above-chance figures are defined on every seed (not RTE here: at chance)
+    learnt = [
+        t
+        for t, v in tasks.items()
+        if v["above_chance_pct"] is None
+        or v["above_chance_pct"]["subspace"].get("n") == len(v["seeds"])
+    ]
     summary = {
         "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in SETTINGS.items()},
         "anchors_t5_base_single_task": ANCHORS,
         "tasks": tasks,
         "overall_over_tasks": overall,
+        "tasks_above_chance": learnt,
+        "overall_over_tasks_above_chance": over_tasks(learnt),
         "note": "scores are test scores (the protocol's reporting split, capped), selection "
-        "on dev; % = subspace (or transfer) score / the same (target) DET's own-space score",
+        "on dev; % = subspace (or transfer) score / the same (target) DET's own-space score; "
+        "above_chance_pct (classification) = (score - majority share) / (original - majority "
+        "share), NaN where an original sits at chance",
     }
     (RESULTS / f"{NAME}.json").write_text(json.dumps(summary, indent=2) + "\n")
     draw_landscapes(rows, RESULTS / "subspace_landscape.png")
