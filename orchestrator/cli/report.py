@@ -36,6 +36,12 @@ def report(
 
     client = open_client(tracking_uri, experiment)
     target = out or Path("reports") / sweep.replace("/", "_")
+    from dashboards.subspace_report import write_subspace_report
+
+    page = write_subspace_report(client, sweep, target)  # None unless a subspace sweep
+    if page is not None:
+        typer.echo(f"wrote {page} (subspace sweep: tables, transfer heatmaps, landscapes)")
+        return
     try:
         files = write_report(client, sweep, target, log_to_mlflow=log, pngs=png)
     except ResultsError as err:

@@ -146,6 +146,12 @@ def test_a_subspace_sweep_runs_on_embedded_ray_into_mlflow_and_resumes(
     shown = CliRunner().invoke(app, ["results", path.stem, "--tracking-uri", uri, "--json"])
     assert shown.exit_code == 0, shown.output
     assert json.loads(shown.stdout)[0]["task"] == "glue/sst2"
+    report = CliRunner().invoke(
+        app, ["report", path.stem, "--tracking-uri", uri, "--out", str(tmp_path / "report")]
+    )
+    assert report.exit_code == 0, report.output
+    page = (tmp_path / "report" / "index.html").read_text()
+    assert "found through lora" in page and "dev score over the plane of the P_k" in page
     with pytest.raises(SweepAlreadyRunError):
         run_subspace_sweep_file(path, tracking_uri=uri, run_dir=tmp_path / "run")
     again = run_subspace_sweep_file(path, tracking_uri=uri, run_dir=tmp_path / "run", resume=True)
