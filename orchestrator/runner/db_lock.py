@@ -98,13 +98,17 @@ def schema_lock(url: str, wait_s: float = SCHEMA_WAIT_S) -> Iterator[None]:
         engine.dispose()
 
 
-def ensure_schemas(tracking_uri: str, storage_url: str) -> None:
-    """Create the MLflow store and the Optuna storage, one process at a time per database."""
+def ensure_schemas(tracking_uri: str, storage_url: str | None) -> None:
+    """Create the MLflow store and the Optuna storage, one process at a time per database.
+
+    ``storage_url`` None: a sweep kind without an Optuna storage (subspace sweeps)."""
     if tracking_uri.startswith(("sqlite", "postgresql", "mysql", "mssql")):
         from mlflow.tracking import MlflowClient
 
         with schema_lock(tracking_uri):
             MlflowClient(tracking_uri).search_experiments(max_results=1)  # runs migrations
+    if storage_url is None:
+        return
     from orchestrator.runner.study import make_storage
 
     with schema_lock(storage_url):

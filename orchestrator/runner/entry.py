@@ -81,7 +81,7 @@ def run_sweep_file(
             raise
     with tempfile.TemporaryDirectory(prefix="s3delta-sweep-") as tmp:
         # the copies in run_dir and on the parent run never hold a password
-        logged = _redacted_copy(sweep_path, Path(tmp))
+        logged = redacted_copy(sweep_path, Path(tmp))
         try:
             # one sweep, one driver: a file lock in the run dir, and a lock in the shared
             # database when the stores live on a server other machines may use
@@ -166,7 +166,7 @@ class _Drive:
             self.connection = None
 
 
-def _redacted_copy(sweep_path: Path, folder: Path) -> Path:
+def redacted_copy(sweep_path: Path, folder: Path) -> Path:
     """`sweep_path` itself, or a copy in `folder` with passwords in URLs replaced."""
     text = sweep_path.read_text(encoding="utf-8")
     redacted = redact_url(text)

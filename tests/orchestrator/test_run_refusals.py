@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from orchestrator.cli import app
 from orchestrator.runner import run_sweep_file
 from orchestrator.runner.cluster import ClusterResourceError
-from orchestrator.runner.entry import _redacted_copy
+from orchestrator.runner.entry import redacted_copy
 from orchestrator.runner.keys import TrialKey
 from orchestrator.runner.result_checks import non_finite_reason
 from orchestrator.sweep import SweepValidationError
@@ -95,11 +95,11 @@ def test_the_sweep_copy_never_holds_a_password(tmp_path: Path) -> None:
     sweep = tmp_path / "s.yaml"
     sweep.write_text("optuna: {storage: 'postgresql://bob:hunter2@db/x'}\n")
     (tmp_path / "out").mkdir()
-    copy = _redacted_copy(sweep, tmp_path / "out")
+    copy = redacted_copy(sweep, tmp_path / "out")
     assert "hunter2" not in copy.read_text() and "bob:***@db" in copy.read_text()
     plain = tmp_path / "plain.yaml"
     plain.write_text("name: x\n")
-    assert _redacted_copy(plain, tmp_path / "out") == plain
+    assert redacted_copy(plain, tmp_path / "out") == plain
 
 
 def test_trial_folders_are_injective_and_fit_a_file_name() -> None:
