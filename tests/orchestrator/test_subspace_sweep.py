@@ -156,3 +156,19 @@ def test_a_subspace_sweep_runs_on_embedded_ray_into_mlflow_and_resumes(
         run_subspace_sweep_file(path, tracking_uri=uri, run_dir=tmp_path / "run")
     again = run_subspace_sweep_file(path, tracking_uri=uri, run_dir=tmp_path / "run", resume=True)
     assert (again.ok, again.skipped, again.parent_run_id) == (0, 1, outcome.parent_run_id)
+
+
+def test_a_second_driver_of_a_subspace_sweep_is_refused_before_any_record(
+    tmp_path, tiny_bert_dir
+) -> None:
+    """The run-dir lock guards subspace sweeps as it guards S3Delta sweeps."""
+    from orchestrator.runner.lock import SweepLockedError, sweep_lock
+
+    path = _write(tmp_path, TINY, model=str(tiny_bert_dir))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run_dir = tmp_path / "run"
+    name = load_subspace_sweep(path).sweep_name
+    with sweep_lock(run_dir, name), pytest.raises(SweepLockedError) as info:
+        run_subspace_sweep_file(path, tracking_uri=uri, run_dir=run_dir)
+    assert "already being run by" in str(info.value) and "--resume" in str(info.value)
+    assert not ray.is_initialized() and not (tmp_path / "mlflow.db").exists()
