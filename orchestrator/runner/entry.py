@@ -8,7 +8,6 @@ from typing import Any
 
 import ray
 
-from orchestrator.paths import redact_url
 from orchestrator.runner.cluster import (
     RayConnection,
     check_resources,
@@ -24,6 +23,7 @@ from orchestrator.runner.driver import (
     run_sweep,
 )
 from orchestrator.runner.lock import sweep_lock
+from orchestrator.runner.logged_copy import redacted_copy
 from orchestrator.runner.orphans import close_orphans, reopen_interrupted, study_names
 from orchestrator.runner.reaper import start_reaper
 from orchestrator.runner.settings import RunSettings, resolve_settings
@@ -164,14 +164,3 @@ class _Drive:
         if self.connection is not None:
             disconnect_ray(self.connection)
             self.connection = None
-
-
-def redacted_copy(sweep_path: Path, folder: Path) -> Path:
-    """`sweep_path` itself, or a copy in `folder` with passwords in URLs replaced."""
-    text = sweep_path.read_text(encoding="utf-8")
-    redacted = redact_url(text)
-    if redacted == text:
-        return sweep_path
-    copy = folder / sweep_path.name
-    copy.write_text(redacted, encoding="utf-8")
-    return copy

@@ -28,6 +28,7 @@ from orchestrator.runner.cluster import (
 from orchestrator.runner.db_lock import ensure_schemas, sweep_db_guard
 from orchestrator.runner.driver import SweepAlreadyRunError, SweepOutcome
 from orchestrator.runner.lock import sweep_lock
+from orchestrator.runner.logged_copy import redacted_copy
 from orchestrator.runner.reaper import start_reaper
 from orchestrator.runner.stop import stop_on_signals
 from orchestrator.runner.subspace_tracking import SubspaceTracker, experiment_key
@@ -92,7 +93,6 @@ def run_subspace_sweep_file(
     lock), schemas created once, passwords never logged, a watchdog for embedded Ray,
     and SIGTERM/SIGINT/SIGHUP ending the parent run instead of leaving it RUNNING."""
     from orchestrator import paths
-    from orchestrator.runner.entry import redacted_copy
 
     sweep_path = Path(path).expanduser().resolve()
     sweep = load_subspace_sweep(sweep_path)

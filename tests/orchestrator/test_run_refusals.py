@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from orchestrator.cli import app
 from orchestrator.runner import run_sweep_file
 from orchestrator.runner.cluster import ClusterResourceError
-from orchestrator.runner.entry import redacted_copy
 from orchestrator.runner.keys import TrialKey
+from orchestrator.runner.logged_copy import redacted_copy
 from orchestrator.runner.result_checks import non_finite_reason
 from orchestrator.sweep import SweepValidationError
 
