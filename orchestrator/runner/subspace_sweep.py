@@ -2,7 +2,8 @@
 Ray or a cluster, recorded in MLflow (`subspace_tracking.py`).
 
 Each experiment is a Ray task holding ``resources.cpus_per_trial`` CPUs (and GPUs); Ray
-reruns it when its worker process dies (``max_retries``); an application error is
+reruns it when its worker process dies (``max_retries``), from the stages it had
+finished (`workers.subspace.stage_checkpoints`); an application error is
 returned as a value and recorded as a failed run. ``--resume`` reopens the sweep's
 parent run and skips experiments whose run finished; runs an interrupted driver left
 RUNNING are closed as failed and their experiments run again.

@@ -207,3 +207,28 @@ def test_det_models_keep_sizes(setup) -> None:
     for det in dets:
         assert isinstance(det, DetModel)
         assert det.layout.size == det.delta_size + det.head_size == det.theta0.numel()
+
+
+def test_a_rerun_resumes_from_the_finished_stages_with_the_same_result(
+    tiny_bert_dir, tmp_path
+) -> None:
+    """A Ray retry or --resume reruns with the same output_dir: stages 0 and 1 are read
+    back instead of trained, and the result is the uninterrupted one; a changed setting
+    trains its stages again."""
+    phases: list[str] = []
+    out = str(tmp_path / "x")
+    first = run_subspace(tiny(tiny_bert_dir, output_dir=out, grid_size=0))
+    assert (tmp_path / "x" / "checkpoints" / "stage1.json").is_file()
+    again = run_subspace(
+        tiny(tiny_bert_dir, output_dir=out, grid_size=0), callback=lambda e: phases.append(e.phase)
+    )
+    assert phases and not any(p.startswith(("stage0", "stage1")) for p in phases)
+    assert again.v == first.v and again.points == first.points
+    assert again.transfer_test == first.transfer_test
+    assert [d.original_test for d in again.dets] == [d.original_test for d in first.dets]
+    phases.clear()
+    run_subspace(
+        tiny(tiny_bert_dir, output_dir=out, grid_size=0, stage0_steps=3),
+        callback=lambda e: phases.append(e.phase),
+    )
+    assert any(p.startswith("stage0") for p in phases) and "stage1" in phases

@@ -18,6 +18,7 @@ from workers.subspace.setup import check_config
 from workers.subspace.stage0 import train_det
 from workers.subspace.stage1 import train_codecs
 from workers.subspace.stage2 import transfer_scores, tune_v
+from workers.subspace.stage_checkpoints import stage0_with_checkpoint, stage1_with_checkpoint
 from workers.subspace.types import DetOutcome, SubspaceConfig, SubspaceResult
 
 
@@ -27,9 +28,12 @@ def run_subspace(cfg: SubspaceConfig, callback: Callback = None) -> SubspaceResu
     spec, choices = check_config(cfg)
     ctx = SubspaceContext(cfg, spec, callback)
     dets = build_det_models(ctx, ctx.load(), choices)
-    originals = [train_det(ctx, det) for det in dets]
+    originals = [
+        stage0_with_checkpoint(ctx, det, lambda det=det: train_det(ctx, det))  # type: ignore[misc]
+        for det in dets
+    ]
     thetas = [o.theta for o in originals]
-    stage1 = train_codecs(ctx, dets, thetas)
+    stage1 = stage1_with_checkpoint(ctx, dets, thetas, lambda: train_codecs(ctx, dets, thetas))
     codecs, points = stage1.codecs, stage1.points
     found = [
         tune_v(ctx, det, codec, points, i)
