@@ -230,3 +230,65 @@ def test_sweep_job_on_local_cluster(
     alive = _alive_node_ids(local_cluster.dashboard)
     assert len(alive) == 2
     assert set(nodes) == alive
+
+
+SUBSPACE_TINY = """\
+subspace:
+  target_size: 5328
+  stage0_steps: 4
+  stage1_steps: 2
+  stage2_steps: 4
+  eval_every: 2
+  stage2_eval_every: 2
+  max_train_examples: 32
+  max_eval_examples: 16
+  max_length: 24
+  grid_size: 2
+  grid_eval_examples: 8
+"""
+
+
+@pytest.mark.slow  # one tiny subspace experiment as a Ray job: ~2-4 min on two busy cores
+def test_subspace_sweep_job_on_local_cluster(
+    local_cluster: LocalCluster, tiny_bert_dir: Path, tmp_path: Path
+) -> None:
+    """A `subspace:` sweep submitted with `ray job submit` runs on the cluster's workers
+    and lands in the cluster's MLflow server as a subspace sweep."""
+    from orchestrator.client import Client
+
+    name = f"lc-subspace-{uuid.uuid4().hex[:8]}"
+    sweep = tmp_path / f"{name}.yaml"
+    sweep.write_text(
+        f"model: {tiny_bert_dir}\ntasks: [{TASK}]\nseeds: [1]\ndata_dir: {SHARED_DATA}\n"
+        f"mlflow: {{experiment: {name}}}\nresources: {{cpus_per_trial: 1}}\n{SUBSPACE_TINY}"
+    )
+    runtime_env = {
+        "env_vars": {
+            "S3DELTA_HOME": str(tmp_path / "home"),
+            "MLFLOW_TRACKING_URI": local_cluster.tracking_uri,
+            "HF_HUB_OFFLINE": "1",
+        }
+    }
+    submission_id = f"{name}-job"
+    submit = [
+        str(VENV_BIN / "ray"), "job", "submit",
+        "--address", local_cluster.dashboard,
+        "--submission-id", submission_id,
+        "--working-dir", str(REPO),
+        "--runtime-env-json", json.dumps(runtime_env),
+        "--", "s3delta", "run", str(sweep),
+    ]  # fmt: skip
+    env = {**os.environ, "RAY_AUTH_MODE": local_cluster.exported["RAY_AUTH_MODE"]}
+    env.pop("RAY_ADDRESS", None)
+    done = subprocess.run(submit, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
+    logs = done.stdout[-6000:] + done.stderr[-3000:]
+    assert done.returncode == 0, logs
+    assert _get_json(f"{local_cluster.dashboard}/api/jobs/{submission_id}")["status"] == (
+        "SUCCEEDED"
+    ), logs
+    tables = Client(tracking_uri=local_cluster.tracking_uri, experiment=name).subspace_results(
+        name
+    )
+    assert tables is not None and len(tables) == 1, logs
+    assert tables[0].task == TASK and tables[0].seeds == [1]
+    assert len(tables[0].transfer_pct) == 3
