@@ -164,6 +164,43 @@ def _alive_node_ids(dashboard: str) -> set[str]:
     return {n["node_id"] for n in reply["data"]["result"]["result"] if n["state"] == "ALIVE"}
 
 
+def _submit_sweep_job(
+    cluster: LocalCluster,
+    sweep: Path,
+    name: str,
+    home: Path,
+    extra_env: dict[str, str],
+    timeout: int,
+) -> str:
+    """`ray job submit ... -- s3delta run SWEEP` from a shell without the venv; the job
+    must succeed. Returns the tail of its logs for later assertions."""
+    runtime_env = {
+        "env_vars": {
+            "S3DELTA_HOME": str(home),
+            "MLFLOW_TRACKING_URI": cluster.tracking_uri,
+            "HF_HUB_OFFLINE": "1",
+            **extra_env,
+        }
+    }
+    submission_id = f"{name}-job"
+    submit = [
+        str(VENV_BIN / "ray"), "job", "submit",
+        "--address", cluster.dashboard,
+        "--submission-id", submission_id,
+        "--working-dir", str(REPO),
+        "--runtime-env-json", json.dumps(runtime_env),
+        "--", "s3delta", "run", str(sweep),
+    ]  # fmt: skip
+    env = {**os.environ, "RAY_AUTH_MODE": cluster.exported["RAY_AUTH_MODE"]}
+    env.pop("RAY_ADDRESS", None)
+    done = subprocess.run(submit, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    logs = done.stdout[-6000:] + done.stderr[-3000:]
+    assert done.returncode == 0, logs
+    job = _get_json(f"{cluster.dashboard}/api/jobs/{submission_id}")
+    assert job["status"] == "SUCCEEDED", logs
+    return logs
+
+
 def test_sweep_job_on_local_cluster(
     local_cluster: LocalCluster, tiny_bert_dir: Path, tmp_path: Path
 ) -> None:
@@ -174,30 +211,8 @@ def test_sweep_job_on_local_cluster(
         tmp_path, name=name, model=str(tiny_bert_dir), data=str(SHARED_DATA), experiment=name
     )
     home = tmp_path / "home"
-    runtime_env = {
-        "env_vars": {
-            "S3DELTA_HOME": str(home),
-            "MLFLOW_TRACKING_URI": local_cluster.tracking_uri,
-            "S3DELTA_OPTUNA_STORAGE": local_cluster.optuna_storage,
-            "HF_HUB_OFFLINE": "1",
-        }
-    }
-    submission_id = f"{name}-job"
-    submit = [
-        str(VENV_BIN / "ray"), "job", "submit",
-        "--address", local_cluster.dashboard,
-        "--submission-id", submission_id,
-        "--working-dir", str(REPO),
-        "--runtime-env-json", json.dumps(runtime_env),
-        "--", "s3delta", "run", str(sweep),
-    ]  # fmt: skip
-    env = {**os.environ, "RAY_AUTH_MODE": local_cluster.exported["RAY_AUTH_MODE"]}
-    env.pop("RAY_ADDRESS", None)
-    done = subprocess.run(submit, env=env, cwd=REPO, capture_output=True, text=True, timeout=420)
-    logs = done.stdout[-6000:] + done.stderr[-3000:]
-    assert done.returncode == 0, logs
-    job = _get_json(f"{local_cluster.dashboard}/api/jobs/{submission_id}")
-    assert job["status"] == "SUCCEEDED", logs
+    extra_env = {"S3DELTA_OPTUNA_STORAGE": local_cluster.optuna_storage}
+    _submit_sweep_job(local_cluster, sweep, name, home, extra_env, timeout=420)
 
     client = Client(tracking_uri=local_cluster.tracking_uri, experiment=name)
     trials = client.trials(name, phase=None)
@@ -262,30 +277,7 @@ def test_subspace_sweep_job_on_local_cluster(
         f"model: {tiny_bert_dir}\ntasks: [{TASK}]\nseeds: [1]\ndata_dir: {SHARED_DATA}\n"
         f"mlflow: {{experiment: {name}}}\nresources: {{cpus_per_trial: 1}}\n{SUBSPACE_TINY}"
     )
-    runtime_env = {
-        "env_vars": {
-            "S3DELTA_HOME": str(tmp_path / "home"),
-            "MLFLOW_TRACKING_URI": local_cluster.tracking_uri,
-            "HF_HUB_OFFLINE": "1",
-        }
-    }
-    submission_id = f"{name}-job"
-    submit = [
-        str(VENV_BIN / "ray"), "job", "submit",
-        "--address", local_cluster.dashboard,
-        "--submission-id", submission_id,
-        "--working-dir", str(REPO),
-        "--runtime-env-json", json.dumps(runtime_env),
-        "--", "s3delta", "run", str(sweep),
-    ]  # fmt: skip
-    env = {**os.environ, "RAY_AUTH_MODE": local_cluster.exported["RAY_AUTH_MODE"]}
-    env.pop("RAY_ADDRESS", None)
-    done = subprocess.run(submit, env=env, cwd=REPO, capture_output=True, text=True, timeout=600)
-    logs = done.stdout[-6000:] + done.stderr[-3000:]
-    assert done.returncode == 0, logs
-    assert _get_json(f"{local_cluster.dashboard}/api/jobs/{submission_id}")["status"] == (
-        "SUCCEEDED"
-    ), logs
+    logs = _submit_sweep_job(local_cluster, sweep, name, tmp_path / "home", {}, timeout=600)
     tables = Client(tracking_uri=local_cluster.tracking_uri, experiment=name).subspace_results(
         name
     )
