@@ -33,7 +33,9 @@ def search_structure(ctx: TrialContext, backbone: torch.nn.Module, budget: int) 
     if cfg.search_fittable_only:
         cands = [c for c in cands if c.size <= budget]
     seed_everything(cfg.seed)
-    model = TaskModel(backbone, ctx.spec, ctx.seq2seq, cfg.pooling, cfg.precision)
+    model = TaskModel(
+        backbone, ctx.spec, ctx.seq2seq, cfg.pooling, cfg.precision, pack_tokens=cfg.pack_tokens
+    )
     net = GatedSupernet(
         backbone,
         cands,

@@ -8,6 +8,7 @@ answer. T5 is text-to-text, so its head is the backbone's own LM head (head size
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 import torch
@@ -15,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from workers.data import TaskSpec
+from workers.token_packing import TokenPacking
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
@@ -29,6 +31,7 @@ class TaskModel(nn.Module):
         seq2seq: bool,
         pooling: str = "mean",
         precision: str = "fp32",
+        pack_tokens: bool = True,
     ):
         super().__init__()
         self.backbone = backbone
@@ -38,6 +41,8 @@ class TaskModel(nn.Module):
         self.pooling = pooling
         self.deltas: nn.Module | None = None
         self.head: nn.Linear | None = None
+        # set as a plain attribute (not a submodule): it holds no parameters
+        self.packing = TokenPacking(backbone) if pack_tokens and not seq2seq else None
         if not seq2seq:
             hidden = int(backbone.config.hidden_size)  # type: ignore[union-attr,arg-type]
             self.head = nn.Linear(hidden, spec.num_labels)
@@ -67,7 +72,8 @@ class TaskModel(nn.Module):
         shape = inputs["input_ids"].shape
         if self.spec.kind == "choice":
             inputs = {k: v.reshape(-1, v.shape[-1]) for k, v in inputs.items()}
-        with self._autocast(inputs["input_ids"]):
+        packed = self.packing.active(inputs["attention_mask"]) if self.packing else nullcontext()
+        with self._autocast(inputs["input_ids"]), packed:
             hidden = self.backbone(**inputs).last_hidden_state
             out = self.head(self._pool(hidden, inputs["attention_mask"]))
         out = out.float()

@@ -76,7 +76,9 @@ def _retrain(
     cfg = ctx.cfg
     backbone = ctx.load()  # a fresh backbone: retraining starts from scratch (spec section 4)
     seed_everything(cfg.seed)
-    model = TaskModel(backbone, ctx.spec, ctx.seq2seq, cfg.pooling, cfg.precision)
+    model = TaskModel(
+        backbone, ctx.spec, ctx.seq2seq, cfg.pooling, cfg.precision, pack_tokens=cfg.pack_tokens
+    )
     groups = method.spec.trainable(ctx, model, backbone, structure)
     groups += head_group(model.head, cfg.head_lr)
     model.to(ctx.device)

@@ -72,6 +72,9 @@ class TrialConfig(BaseModel):
     device: str = "auto"
     # "bf16": forward passes under torch.autocast(bfloat16); weights and optimisers stay fp32
     precision: Literal["fp32", "bf16"] = "fp32"
+    # run the encoder's linears on real tokens only (workers/token_packing.py); same scores
+    # up to rounding, so off only to measure what it saves
+    pack_tokens: bool = True
     num_threads: int | None = None
     checkpoint_dir: str | None = None
     checkpoint_every: int = 0  # steps; 0 = no checkpoints
