@@ -14,6 +14,7 @@ from search_space import GatedSupernet, find_candidates, freeze
 from search_space.gate_diagnostics import gate_concentration
 from search_space.gates import annealed_temperature
 from workers.batch_stream import BatchStream
+from workers.data.batching import select_rows
 from workers.optim import delta_param_groups, head_group
 from workers.phase import linear_decay
 from workers.runtime import seed_everything
@@ -52,16 +53,19 @@ def search_structure(ctx: TrialContext, backbone: torch.nn.Module, budget: int) 
     order = list(range(len(ctx.splits.train)))
     random.Random(cfg.seed).shuffle(order)
     half = len(order) // 2
-    w_half = [ctx.splits.train[i] for i in sorted(order[:half])]
-    a_half = [ctx.splits.train[i] for i in sorted(order[half:])]
+    train = ctx.encode(ctx.splits.train, "train")  # tokenised once; the retrain reuses it
     groups = delta_param_groups(net.delta_set, cfg.delta_lr, cfg.kind_lr) + head_group(
         model.head, cfg.head_lr
     )
     w_opt = torch.optim.AdamW(groups, weight_decay=cfg.weight_decay)
     a_opt = torch.optim.AdamW([net.gates.alpha], lr=cfg.structure_lr, weight_decay=0.0)
     a_sched = linear_decay(a_opt, cfg.search_steps - cfg.alpha_warmup_steps)
-    w_stream = BatchStream(ctx.encode(w_half, "train-w-half"), cfg.batch_size, cfg.seed)
-    a_stream = BatchStream(ctx.encode(a_half, "train-alpha-half"), cfg.batch_size, cfg.seed + 1)
+    w_half, a_half = (
+        select_rows(train, sorted(order[:half])),
+        select_rows(train, sorted(order[half:])),
+    )
+    w_stream = BatchStream(w_half, cfg.batch_size, cfg.seed)
+    a_stream = BatchStream(a_half, cfg.batch_size, cfg.seed + 1)
     w_params = [p for g in groups for p in g["params"]]
     alpha_step = make_alpha_step(
         model=model,

@@ -54,6 +54,7 @@ class TrialContext:
             )
         self.tokenizer: Any = None
         self.seq2seq = False
+        self._encoded: dict[str, tuple[list[Example], dict[str, torch.Tensor]]] = {}
 
     def load(self) -> torch.nn.Module:
         with self.timings.measure("model_load"):
@@ -62,10 +63,14 @@ class TrialContext:
         return backbone
 
     def encode(self, examples: list[Example], split: str) -> dict[str, torch.Tensor]:
-        """Encoded tensors of ``examples``, from the sweep's cache when it has them."""
+        """Encoded tensors of ``examples``, from the sweep's cache when it has them; a split
+        is encoded once per trial (search and retrain share train and dev)."""
+        memo = self._encoded.get(split)
+        if memo is not None and memo[0] == examples:
+            return memo[1]
         encoder = encode_for_t5 if self.seq2seq else encode_for_encoder
         with self.timings.measure("data"):
-            return self.cache.encode(
+            encoded = self.cache.encode(
                 lambda rows: encoder(self.spec, rows, self.tokenizer, self.cfg.max_length),
                 examples,
                 split=split,
@@ -74,6 +79,8 @@ class TrialContext:
                 max_length=self.cfg.max_length,
                 tokenizer=self.tokenizer,
             )
+        self._encoded[split] = (list(examples), encoded)
+        return encoded
 
     def evaluator(self, model: TaskModel, examples: list[Example], split: str) -> Callable[[], Any]:
         encoded = self.encode(examples, split)

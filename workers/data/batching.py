@@ -44,6 +44,15 @@ def batches(
         yield _trim({key: value[rows] for key, value in encoded.items()})
 
 
+def select_rows(encoded: Mapping[str, torch.Tensor], rows: list[int]) -> dict[str, torch.Tensor]:
+    """These rows of an encoding, renumbered 0..n-1: the same batches as encoding just those
+    examples (``batches`` trims every batch to its own longest row)."""
+    index = torch.tensor(rows, dtype=torch.long)
+    out = {key: value[index] for key, value in encoded.items()}
+    out["example_index"] = torch.arange(len(rows))
+    return out
+
+
 def length_order(encoded: Mapping[str, torch.Tensor]) -> torch.Tensor:
     """Row indices sorted by input length (stable; longest alternative for COPA-style rows)."""
     mask = encoded.get("attention_mask")

@@ -13,8 +13,9 @@ Sequences are truncated longest-first to `max_length` and padded to the longest 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import torch
 
 from workers.data.examples import Example
@@ -89,6 +90,9 @@ def _tokenize(
 ) -> dict[str, torch.Tensor]:
     if max_length <= 0:
         raise ValueError(f"max_length={max_length} must be positive, e.g. 128")
+    backend = _backend(tokenizer, max_length)
+    if backend is not None:
+        return _tokenize_backend(tokenizer, backend, firsts, seconds)
     batch = tokenizer(
         firsts,
         seconds,
@@ -98,3 +102,52 @@ def _tokenize(
         return_tensors="pt",
     )
     return {key: value for key, value in batch.items() if isinstance(value, torch.Tensor)}
+
+
+_BACKENDS: dict[tuple[int, int], tuple[Any, Any]] = {}
+
+
+def _backend(tokenizer: Any, max_length: int) -> Any:
+    """A private copy of a fast tokenizer's Rust backend, truncating and padding exactly as
+    ``tokenizer(..., truncation="longest_first", padding="longest")`` does. Calling it
+    directly skips transformers' per-row Python conversion: 2/3 of the time of encoding
+    SST-2's 66k training sentences. ``None`` for a slow (Python) tokenizer."""
+    source = getattr(tokenizer, "backend_tokenizer", None)
+    if source is None or tokenizer.pad_token_id is None:
+        return None
+    found = _BACKENDS.get((id(tokenizer), max_length))
+    if found is not None and found[0] is tokenizer:
+        return found[1]
+    from tokenizers import Tokenizer
+
+    backend = Tokenizer.from_str(source.to_str())
+    backend.enable_truncation(
+        max_length, stride=0, strategy="longest_first", direction=tokenizer.truncation_side
+    )
+    backend.enable_padding(
+        direction=tokenizer.padding_side,
+        pad_id=tokenizer.pad_token_id,
+        pad_type_id=tokenizer.pad_token_type_id,
+        pad_token=tokenizer.pad_token,
+    )
+    _BACKENDS[(id(tokenizer), max_length)] = (tokenizer, backend)
+    return backend
+
+
+def _tokenize_backend(
+    tokenizer: Any, backend: Any, firsts: list[str], seconds: list[str] | None
+) -> dict[str, torch.Tensor]:
+    inputs = firsts if seconds is None else list(zip(firsts, seconds, strict=True))
+    encodings = backend.encode_batch(inputs, add_special_tokens=True)
+    fields = {
+        "input_ids": "ids",
+        "token_type_ids": "type_ids",
+        "attention_mask": "attention_mask",
+    }
+    return {
+        name: torch.from_numpy(
+            np.array([getattr(e, fields[name]) for e in encodings], dtype=np.int64)
+        )
+        for name in tokenizer.model_input_names
+        if name in fields
+    }
