@@ -8,29 +8,28 @@ from typing import Annotated, Any
 
 import typer
 
-from orchestrator.cli.exit_codes import EXIT_FAILED, EXIT_INVALID
+from orchestrator.cli.in_process import apply_sets, phase_bars, run_or_exit, validated
 
 
 def _validate(kwargs: dict[str, Any]) -> Any:
     """Build and check the config (DETs, sizes, d, steps) before any data or weights load."""
-    from pydantic import ValidationError
-
     from workers.subspace import SubspaceConfig, SubspaceSetupError, check_config
 
-    try:
+    def build() -> SubspaceConfig:
         cfg = SubspaceConfig(**kwargs)
         check_config(cfg)
-    except ValidationError as exc:
-        lines = [
-            f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}"
-            for e in exc.errors()
-        ]
-        typer.echo("\n".join(lines), err=True)
-        raise typer.Exit(EXIT_INVALID) from None
-    except SubspaceSetupError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_INVALID) from None
-    return cfg
+        return cfg
+
+    return validated(build, (SubspaceSetupError,))
+
+
+def _stage_info(m: dict[str, float]) -> str:
+    info = f"loss {m['loss']:.3f}" if "loss" in m else ""
+    if "recon" in m:
+        info += f" recon {m['recon']:.3f}"
+    if "dev_score" in m:
+        info += f" dev {m['dev_score']:.3f}"
+    return info
 
 
 def _pct(value: float) -> str:
@@ -141,55 +140,15 @@ def register(app: typer.Typer) -> None:
             grid_size=grid_size,
         )
         kwargs.update({k: v for k, v in optional.items() if v is not None})
-        for item in set_ or []:
-            name, sep, value = item.partition("=")
-            if not sep:
-                typer.echo(f"--set {item!r}: write NAME=VALUE, e.g. --set d=8", err=True)
-                raise typer.Exit(EXIT_INVALID)
-            try:
-                kwargs[name] = json.loads(value)
-            except json.JSONDecodeError:
-                kwargs[name] = value
+        apply_sets(kwargs, set_, "d=8")
         cfg = _validate(kwargs)
-
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         from orchestrator.quiet import quiet_libraries
         from workers.subspace import result_to_dict, run_subspace
 
         quiet_libraries()  # s3delta's own bars only (no "Loading weights" lines in --json)
-
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TextColumn("{task.fields[info]}"),
-            TimeRemainingColumn(),
-            disable=as_json,
-        ) as bar:
-            bars: dict[str, Any] = {}
-
-            def on_progress(event: Any) -> None:
-                if event.phase not in bars:
-                    bars[event.phase] = bar.add_task(event.phase, total=event.total_steps, info="")
-                m = event.metrics
-                info = f"loss {m['loss']:.3f}" if "loss" in m else ""
-                if "recon" in m:
-                    info += f" recon {m['recon']:.3f}"
-                if "dev_score" in m:
-                    info += f" dev {m['dev_score']:.3f}"
-                bar.update(bars[event.phase], completed=event.step, info=info)
-
-            try:
-                result = run_subspace(cfg, on_progress)
-            except Exception as exc:
-                import os
-
-                if os.environ.get("S3DELTA_DEBUG"):
-                    raise
-                message = " ".join(str(exc).split()) or "no message"
-                typer.echo(f"error: {type(exc).__name__}: {message[:1000]}", err=True)
-                raise typer.Exit(EXIT_FAILED) from None
+        with phase_bars(as_json, _stage_info) as on_progress:
+            result = run_or_exit(lambda: run_subspace(cfg, on_progress))
         if as_json:
             data = result_to_dict(result)
             data["stages"].pop("history", None)

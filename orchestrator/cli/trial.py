@@ -7,55 +7,44 @@ from typing import Annotated, Any
 
 import typer
 
-from orchestrator.cli.exit_codes import EXIT_FAILED, EXIT_INVALID
+from orchestrator.cli.exit_codes import EXIT_FAILED
+from orchestrator.cli.in_process import apply_sets, phase_bars, run_or_exit, validated
 
 
 def _validate(cfg_kwargs: dict[str, Any]) -> Any:
     """Build and check the config before any model or data is loaded."""
-    from pydantic import ValidationError
-
     from search_space import BudgetError
     from workers.data import UnknownTaskError
     from workers.methods import UnknownMethodError
     from workers.trial import TrialSetupError, _check
     from workers.trial_types import TrialConfig
 
-    try:
+    def build() -> TrialConfig:
         cfg = TrialConfig(**cfg_kwargs)
         _check(cfg)
-    except ValidationError as exc:
-        lines = [
-            f"--{'-'.join(str(p) for p in e['loc']).replace('_', '-')}: {e['msg']}"
-            for e in exc.errors()
-        ]
-        typer.echo("\n".join(lines), err=True)
-        raise typer.Exit(EXIT_INVALID) from None
-    except (BudgetError, UnknownTaskError, UnknownMethodError, TrialSetupError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(EXIT_INVALID) from None
-    return cfg
+        return cfg
+
+    return validated(build, (BudgetError, UnknownTaskError, UnknownMethodError, TrialSetupError))
 
 
-def _run_or_exit(run_trial: Any, cfg: Any, on_progress: Any) -> Any:
-    """Run the trial; a data, structure or delta-file error, or a diverged result, is one
-    line on stderr and exit 1 (set S3DELTA_DEBUG=1 for the traceback)."""
-    import os
-
+def _checked(result: Any) -> Any:
+    """A diverged result (NaN or infinite scores) is one line on stderr and exit 1."""
     from orchestrator.runner.result_checks import non_finite_reason
 
-    try:
-        result = run_trial(cfg, on_progress)
-    except Exception as exc:
-        if os.environ.get("S3DELTA_DEBUG"):
-            raise
-        message = " ".join(str(exc).split()) or "no message"
-        typer.echo(f"error: {type(exc).__name__}: {message[:1000]}", err=True)
-        raise typer.Exit(EXIT_FAILED) from None
     reason = non_finite_reason(result)
     if reason:
         typer.echo(f"error: {reason}", err=True)
         raise typer.Exit(EXIT_FAILED)
     return result
+
+
+def _trial_info(m: dict[str, float]) -> str:
+    info = f"loss {m.get('loss', float('nan')):.3f}"
+    if "expected_size" in m:
+        info += f" E[size] {m['expected_size']:.0f}/{m['budget']:.0f}"
+    if "dev_score" in m:
+        info += f" dev {m['dev_score']:.3f}"
+    return info
 
 
 def _print_result(result: Any) -> None:
@@ -159,43 +148,13 @@ def register(app: typer.Typer) -> None:
             kwargs.update(
                 search_steps=steps, retrain_steps=steps, eval_every=max(1, min(50, steps // 4))
             )
-        for item in set_ or []:
-            name, sep, value = item.partition("=")
-            if not sep:
-                typer.echo(f"--set {item!r}: write NAME=VALUE, e.g. --set delta_lr=0.01", err=True)
-                raise typer.Exit(EXIT_INVALID)
-            try:
-                kwargs[name] = json.loads(value)
-            except json.JSONDecodeError:
-                kwargs[name] = value
+        apply_sets(kwargs, set_, "delta_lr=0.01")
         cfg = _validate(kwargs)
-
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
         from workers.trial import result_to_dict, run_trial
 
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TextColumn("{task.completed}/{task.total}"),
-            TextColumn("{task.fields[info]}"),
-            TimeRemainingColumn(),
-            disable=as_json,
-        ) as bar:
-            bars: dict[str, Any] = {}
-
-            def on_progress(event: Any) -> None:
-                if event.phase not in bars:
-                    bars[event.phase] = bar.add_task(event.phase, total=event.total_steps, info="")
-                m = event.metrics
-                info = f"loss {m.get('loss', float('nan')):.3f}"
-                if "expected_size" in m:
-                    info += f" E[size] {m['expected_size']:.0f}/{m['budget']:.0f}"
-                if "dev_score" in m:
-                    info += f" dev {m['dev_score']:.3f}"
-                bar.update(bars[event.phase], completed=event.step, info=info)
-
-            result = _run_or_exit(run_trial, cfg, on_progress)
+        with phase_bars(as_json, _trial_info) as on_progress:
+            result = _checked(run_or_exit(lambda: run_trial(cfg, on_progress)))
         if as_json:
             data = result_to_dict(result)
             data.pop("expected_size_trajectory", None)
