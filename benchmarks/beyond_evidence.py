@@ -221,7 +221,16 @@ def _paired(rows: dict[tuple, dict], arm: str, base: str, task: str, budget: str
 def summarise(name: str) -> str:
     """Tables of the three comparisons (test scores, points; paired by seed), with costs."""
     rows = {(r["task"], r["arm"], r["budget"], r["seed"]): r for r in _rows(name)}
-    lines = [f"Issue 14 evidence ({name}): paired test differences in points, mean [95% t-CI]"]
+    lines = [
+        f"Issue 14 evidence ({name}): paired test differences in points, mean [95% CI, "
+        "Student t over seeds]; p of the paired t-test; W/T/L = seeds won / tied / lost.",
+        "Test sets: "
+        + ", ".join(
+            f"{t} {n} examples"
+            for t, n in sorted({(k[0], r["split_sizes"]["test"]) for k, r in rows.items()})
+        )
+        + ". One test example is 100/n points; a gap inside the CI is not shown.",
+    ]
 
     def stat_line(label: str, s: Any) -> str:
         if s is None:
