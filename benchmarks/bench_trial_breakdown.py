@@ -96,6 +96,11 @@ def _child(code_root: Path, config: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def _chosen(structure: dict[str, Any] | None) -> list[tuple[str, str, int]]:
+    entries = (structure or {}).get("entries", [])
+    return sorted((e["path"], e["kind"], int(e["size"])) for e in entries)
+
+
 def _worktree(commit: str) -> Path:
     path = Path(tempfile.mkdtemp(prefix="s3delta-old-"))
     subprocess.run(
@@ -147,9 +152,13 @@ def compare(configs: list[str], rounds: int, old: str) -> dict[str, Any]:
                 "scores_equal": {
                     "dev_score": abs(o["dev_score"] - n["dev_score"]) < 1e-6,
                     "test_score": abs(o["test_score"] - n["test_score"]) < 1e-6,
-                    "structure": o["structure"] == n["structure"],
+                    # what was chosen: position, kind and size of each entry (the file's own
+                    # layout changed in issue 11: per-kind options instead of rank/width on
+                    # every entry)
+                    "structure": _chosen(o["structure"]) == _chosen(n["structure"]),
                 },
                 "old_scores": {"dev": o["dev"], "test": o["test"]},
+                "structures": {"old": _chosen(o["structure"]), "new": _chosen(n["structure"])},
                 "new_scores": {"dev": n["dev"], "test": n["test"]},
                 "new_breakdown_s": timings,
                 "eval_load_data_share": share,
