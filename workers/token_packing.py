@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from search_space.families import UnsupportedModelError
 from search_space.positions import find_sites
 
 # below this share of padding the gather and scatter cost more than they save
@@ -53,7 +54,11 @@ class TokenPacking:
         self.rows = 0
         self.linears: list[nn.Linear] = []
         modules = dict(backbone.named_modules())
-        for site in find_sites(backbone):
+        try:
+            sites = find_sites(backbone)
+        except UnsupportedModelError:  # a family without site rules: run it as it is
+            sites = []
+        for site in sites:
             module = modules[site.path]
             if site.site_type != "linear" or site.stack != "encoder":
                 continue

@@ -123,3 +123,18 @@ def test_trial_scores_and_structure_equal_with_and_without_packing(tmp_path):
     assert packed.structure == padded.structure
     assert packed.dev == pytest.approx(padded.dev, abs=1e-9)
     assert packed.test == pytest.approx(padded.test, abs=1e-9)
+
+
+def test_a_backbone_without_site_rules_runs_unpacked():
+    from torch import nn
+
+    class Unknown(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = nn.Linear(4, 4)
+
+    from workers.token_packing import TokenPacking
+
+    model = Unknown()
+    packing = TokenPacking(model)
+    assert packing.linears == [] and type(model.proj) is nn.Linear
