@@ -14,6 +14,20 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 MINILM = "sentence-transformers/all-MiniLM-L6-v2"
+# the body of a `subspace:` section small enough for a tiny BERT in seconds
+SUBSPACE_TINY_SETTINGS = """\
+  target_size: 5328
+  stage0_steps: 4
+  stage1_steps: 2
+  stage2_steps: 4
+  eval_every: 2
+  stage2_eval_every: 2
+  max_train_examples: 32
+  max_eval_examples: 16
+  max_length: 24
+  grid_size: 2
+  grid_eval_examples: 8
+"""
 
 
 def minilm_path() -> str:

@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 from compose_cli import REPO
 
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, SUBSPACE_TINY_SETTINGS
 
 pytestmark = pytest.mark.e2e
 
@@ -247,20 +247,7 @@ def test_sweep_job_on_local_cluster(
     assert set(nodes) == alive
 
 
-SUBSPACE_TINY = """\
-subspace:
-  target_size: 5328
-  stage0_steps: 4
-  stage1_steps: 2
-  stage2_steps: 4
-  eval_every: 2
-  stage2_eval_every: 2
-  max_train_examples: 32
-  max_eval_examples: 16
-  max_length: 24
-  grid_size: 2
-  grid_eval_examples: 8
-"""
+SUBSPACE_TINY = "subspace:\n" + SUBSPACE_TINY_SETTINGS
 
 
 @pytest.mark.slow  # one tiny subspace experiment as a Ray job: ~2-4 min on two busy cores

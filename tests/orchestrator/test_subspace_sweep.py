@@ -21,7 +21,7 @@ from orchestrator.runner import SweepAlreadyRunError
 from orchestrator.runner.subspace_sweep import run_subspace_sweep_file
 from orchestrator.sweep import SweepValidationError
 from orchestrator.sweep.subspace_config import load_subspace_sweep
-from tests.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA, SUBSPACE_TINY_SETTINGS
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -82,20 +82,7 @@ def test_sizes_that_cannot_match_are_refused_before_ray_or_mlflow(tmp_path, tiny
     assert not ray.is_initialized() and not (tmp_path / "mlflow.db").exists()
 
 
-TINY = """\
-  target_size: 5328
-  stage0_steps: 4
-  stage1_steps: 2
-  stage2_steps: 4
-  eval_every: 2
-  stage2_eval_every: 2
-  max_train_examples: 32
-  max_eval_examples: 16
-  max_length: 24
-  grid_size: 2
-  grid_eval_examples: 8
-  stage2_lr_range: [0.01, 0.1]
-"""
+TINY = SUBSPACE_TINY_SETTINGS + "  stage2_lr_range: [0.01, 0.1]\n"
 
 
 @pytest.mark.slow
