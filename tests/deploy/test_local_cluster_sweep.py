@@ -28,6 +28,7 @@ import pytest
 from compose_cli import REPO
 
 from tests.conftest import SHARED_DATA, SUBSPACE_TINY_SETTINGS
+from tests.ray_job_submit import submit_and_wait
 
 pytestmark = pytest.mark.e2e
 
@@ -182,22 +183,20 @@ def _submit_sweep_job(
             **extra_env,
         }
     }
-    submission_id = f"{name}-job"
-    submit = [
-        str(VENV_BIN / "ray"), "job", "submit",
-        "--address", cluster.dashboard,
-        "--submission-id", submission_id,
-        "--working-dir", str(REPO),
-        "--runtime-env-json", json.dumps(runtime_env),
-        "--", "s3delta", "run", str(sweep),
-    ]  # fmt: skip
     env = {**os.environ, "RAY_AUTH_MODE": cluster.exported["RAY_AUTH_MODE"]}
     env.pop("RAY_ADDRESS", None)
-    done = subprocess.run(submit, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
-    logs = done.stdout[-6000:] + done.stderr[-3000:]
-    assert done.returncode == 0, logs
-    job = _get_json(f"{cluster.dashboard}/api/jobs/{submission_id}")
-    assert job["status"] == "SUCCEEDED", logs
+    job_args = ["--working-dir", str(REPO), "--runtime-env-json", json.dumps(runtime_env),
+                "--", "s3delta", "run", str(sweep)]  # fmt: skip
+    status, logs = submit_and_wait(
+        VENV_BIN / "ray",
+        dashboard=cluster.dashboard,
+        submission_id=f"{name}-job",
+        job_args=job_args,
+        env=env,
+        cwd=REPO,
+        timeout_s=timeout,
+    )
+    assert status == "SUCCEEDED", logs
     return logs
 
 
@@ -265,9 +264,7 @@ def test_subspace_sweep_job_on_local_cluster(
         f"mlflow: {{experiment: {name}}}\nresources: {{cpus_per_trial: 1}}\n{SUBSPACE_TINY}"
     )
     logs = _submit_sweep_job(local_cluster, sweep, name, tmp_path / "home", {}, timeout=600)
-    tables = Client(tracking_uri=local_cluster.tracking_uri, experiment=name).subspace_results(
-        name
-    )
+    tables = Client(tracking_uri=local_cluster.tracking_uri, experiment=name).subspace_results(name)
     assert tables is not None and len(tables) == 1, logs
     assert tables[0].task == TASK and tables[0].seeds == [1]
     assert len(tables[0].transfer_pct) == 3

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import tempfile
 from pathlib import Path
 
@@ -21,6 +20,8 @@ from test_run_support import (
     service_env,
     trial_runs,
 )
+
+from tests.ray_job_submit import submit_and_wait
 
 pytestmark = pytest.mark.e2e
 
@@ -59,27 +60,18 @@ def test_job_submit_records_every_trial_once_with_artifacts(
             experiment=EXPERIMENT,
         )
         runtime_env = {"env_vars": {"S3DELTA_HOME": str(home)}}
-        submit = [
-            str(VENV_BIN / "ray"),
-            "job",
-            "submit",
-            "--address",
-            head["dashboard"],
-            "--working-dir",
-            str(REPO),
-            "--runtime-env-json",
-            json.dumps(runtime_env),
-            "--",
-            "s3delta",
-            "run",
-            str(sweep),
-        ]
-        done = subprocess.run(
-            submit, env=service_env(), cwd=REPO, capture_output=True, text=True, timeout=600
+        job_args = ["--working-dir", str(REPO), "--runtime-env-json", json.dumps(runtime_env),
+                    "--", "s3delta", "run", str(sweep)]  # fmt: skip
+        status, logs = submit_and_wait(
+            VENV_BIN / "ray",
+            dashboard=head["dashboard"],
+            submission_id=f"{SWEEP}-{short_temp_dir.name}",
+            job_args=job_args,
+            env=service_env(),
+            cwd=REPO,
+            timeout_s=600,
         )
-        logs = done.stdout[-6000:] + done.stderr[-3000:]
-        assert done.returncode == 0, logs
-        assert "succeeded" in done.stdout, logs
+        assert status == "SUCCEEDED", logs
 
         runs = trial_runs(tracking_uri, EXPERIMENT, SWEEP)
         keys = expected_keys(SWEEP, METHODS, BUDGETS, seeds=[1, 2])
