@@ -9,14 +9,10 @@ into a ``<yaml.path>: <problem>; <fix>`` line. All paths and URLs held here are 
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
     ModelWrapValidatorHandler,
     ValidationError,
@@ -28,41 +24,19 @@ from pydantic import (
 from orchestrator.locations import resolve_path
 from orchestrator.sweep.checks import semantic_problems
 from orchestrator.sweep.distributions import Categorical, Constant, Distribution
-from orchestrator.sweep.errors import short
-from orchestrator.sweep.limits import SEED_MAX, maximum
 from orchestrator.sweep.one_search import LARGEST, largest_budget
 from orchestrator.sweep.problems import problem_errors, raise_errors, reraisable
-from orchestrator.sweep.sections import (
-    MlflowSettings,
-    OptunaSettings,
-    PruningSettings,
-    ResourceSettings,
-    base_dir_of,
-)
+from orchestrator.sweep.sections import PruningSettings, base_dir_of
 from orchestrator.sweep.setup_checks import (
     count_problems,
     data_problems,
     device_problems,
     structure_file_problems,
 )
+from orchestrator.sweep.sweep_base import SweepBase, no_duplicates, without_extensions
 from orchestrator.sweep.trial_fields import coerce
 from search_space.budget import BudgetError, parse_budget
-from workers.data.tasks import UnknownTaskError, get_task
 from workers.methods import Method, UnknownMethodError, parse_method, with_structure_file
-
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
-# Top-level keys starting with this are ignored (as in docker compose): the place to anchor
-# shared settings that sections merge in with ``<<: *name``.
-EXTENSION_PREFIX = "x-"
-HUB_ID = re.compile(r"^(?=.{1,96}$)[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
-
-
-def _known_task(name: str) -> str:
-    try:
-        get_task(name)
-    except UnknownTaskError as err:
-        raise ValueError(str(err)) from None
-    return name
 
 
 def _known_method(name: str, info: ValidationInfo) -> str:
@@ -89,100 +63,23 @@ def _budget_text(value: Any) -> str:
     return (number[:-2] if number.endswith(".0") else number) + "%"
 
 
-def _valid_model(value: str, info: ValidationInfo) -> str:
-    """An existing local model folder (made absolute) or a well-formed hub id."""
-    if len(value) > 1000:
-        raise ValueError(
-            f"is {len(value):,} characters long; give a hub id such as "
-            "sentence-transformers/all-MiniLM-L6-v2 or a local model folder"
-        )
-    local = resolve_path(value, base_dir_of(info)) if "\x00" not in value else None
-    if local is not None and local.is_dir():
-        return str(local)
-    looks_local = value.startswith(("/", ".", "~")) or value.count("/") > 1
-    if looks_local or not HUB_ID.match(value):
-        where = f"folder {str(local)!r} does not exist and " if looks_local else ""
-        raise ValueError(
-            f"{where}{short(value)} is not a hub id; write a hub id such as "
-            "sentence-transformers/all-MiniLM-L6-v2 (letters, digits, '-', '_', '.', one '/', "
-            "at most 96 characters) or the path of a local model folder"
-        )
-    return value
-
-
-TaskName = Annotated[str, AfterValidator(_known_task)]
 MethodName = Annotated[str, AfterValidator(_known_method)]
 BudgetText = Annotated[Any, AfterValidator(_budget_text)]
-Seed = Annotated[int, Field(ge=0, le=SEED_MAX)]
-ModelName = Annotated[str, AfterValidator(_valid_model)]
 
 
-def _no_duplicates(values: list[Any], what: str) -> list[Any]:
-    first_index: dict[Any, int] = {}
-    for index, value in enumerate(values):
-        if value in first_index:
-            raise ValueError(
-                f"{what} {short(value)} is listed twice (at [{first_index[value]}] and [{index}]); "
-                "list each once"
-            )
-        first_index[value] = index
-    return values
+class SweepConfig(SweepBase):
+    """A whole sweep: cells are tasks x methods x budgets, each tuned by Optuna then seeded.
+    The fields every sweep kind shares (model, tasks, seeds, services, ...) are `SweepBase`'s."""
 
-
-class SweepConfig(BaseModel):
-    """A whole sweep: cells are tasks x methods x budgets, each tuned by Optuna then seeded."""
-
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    name: str | None = Field(
-        default=None, pattern=NAME_PATTERN, max_length=maximum("name_length")
-    )  # None: the file's stem
-    model: ModelName = Field(min_length=1)
-    tasks: list[TaskName] = Field(min_length=1)
-    data_dir: str | None = None
     methods: list[MethodName] = Field(min_length=1)
     budgets: list[BudgetText] = Field(default_factory=list)
-    seeds: list[Seed] = Field(min_length=1)
     # the `TrainingSettings` (`trial_fields`) this sweep sets, as the trial will hold them
     training: dict[str, Any] = Field(default_factory=dict)
     search_space: dict[str, Distribution] = Field(default_factory=dict)
-    optuna: OptunaSettings = Field(default_factory=OptunaSettings)
     pruning: PruningSettings = Field(default_factory=PruningSettings)
-    resources: ResourceSettings = Field(default_factory=ResourceSettings)
-    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
-    run_dir: str | None = None  # None: ./runs/<name> under the working directory
     # search once per task and seed at this budget (one of budgets, or "largest") and
     # re-solve that search at the other budgets (orchestrator.sweep.one_search)
     one_search_budget: str | int | None = None
-
-    @field_validator("data_dir")
-    @classmethod
-    def _existing_data_dir(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None:
-            return None
-        if not value.strip():
-            raise ValueError(
-                "is empty; give the folder holding glue/ and superglue/, or remove data_dir "
-                "to load tasks from the Hugging Face hub"
-            )
-        path = resolve_path(value, base_dir_of(info))
-        if path.exists() and not path.is_dir():
-            raise ValueError(
-                f"{str(path)!r} is a file, not a folder; give the folder holding glue/ and "
-                "superglue/, or remove data_dir to load tasks from the Hugging Face hub"
-            )
-        if not path.is_dir():
-            raise ValueError(
-                f"folder {str(path)!r} does not exist; give the folder holding glue/ and "
-                "superglue/ (relative paths resolve against the sweep file's folder), "
-                "or remove data_dir to load tasks from the Hugging Face hub"
-            )
-        return str(path)
-
-    @field_validator("run_dir")
-    @classmethod
-    def _absolute_run_dir(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return None if value is None else str(resolve_path(value, base_dir_of(info)))
 
     @field_validator("one_search_budget")
     @classmethod
@@ -194,36 +91,20 @@ class SweepConfig(BaseModel):
         except ValueError as err:
             raise ValueError(f"{err}; or write 'largest'") from None
 
-    @field_validator("tasks")
-    @classmethod
-    def _unique_tasks(cls, values: list[str]) -> list[str]:
-        return _no_duplicates(values, "task")
-
     @field_validator("methods")
     @classmethod
     def _unique_methods(cls, values: list[str]) -> list[str]:
-        return _no_duplicates(values, "method")
+        return no_duplicates(values, "method")
 
     @field_validator("budgets")
     @classmethod
     def _unique_budgets(cls, values: list[str]) -> list[str]:
-        return _no_duplicates(values, "budget")
-
-    @field_validator("seeds")
-    @classmethod
-    def _unique_seeds(cls, values: list[int]) -> list[int]:
-        return _no_duplicates(values, "seed")
+        return no_duplicates(values, "budget")
 
     @model_validator(mode="after")
-    def _fill_defaults(self, info: ValidationInfo) -> SweepConfig:
-        """Name and pruning defaults. ``run_dir`` stays None when the file does not set it:
-        the runner's default (`orchestrator.paths`) then applies, which differs inside a
-        Ray job."""
-        context = info.context or {}
-        if self.name is None:
-            stem = Path(str(context.get("source") or "sweep")).stem
-            name = re.sub(r"[^A-Za-z0-9._-]", "-", stem).lstrip("._-")
-            self.name = name[: maximum("name_length")] or "sweep"
+    def _fill_defaults(self) -> SweepConfig:
+        """The pruning default. ``run_dir`` stays None when the file does not set it: the
+        runner's default (`orchestrator.paths`) then applies, which differs inside a Ray job."""
         if self.pruning.enabled is None:
             self.pruning.enabled = not self.optuna.multi_objective
         return self
@@ -239,11 +120,7 @@ class SweepConfig(BaseModel):
         ``x-`` keys are dropped first."""
         if not isinstance(data, dict):
             return handler(data)
-        data = {
-            key: value
-            for key, value in data.items()
-            if not (isinstance(key, str) and key.startswith(EXTENSION_PREFIX))
-        }
+        data = without_extensions(data)
         config: SweepConfig | None = None
         try:
             config = handler(data)
@@ -282,11 +159,6 @@ class SweepConfig(BaseModel):
         )
 
     @property
-    def sweep_name(self) -> str:
-        """The name (always set after validation)."""
-        return self.name or "sweep"
-
-    @property
     def one_search_at(self) -> str | None:
         """The budget text the one search runs at (``one_search_budget`` resolved), or None."""
         if self.one_search_budget == LARGEST:
@@ -297,20 +169,6 @@ class SweepConfig(BaseModel):
     def parsed_methods(self) -> list[Method]:
         """Methods as `workers.methods.Method` (family, budget use)."""
         return [parse_method(name) for name in self.methods]
-
-    @property
-    def run_path(self) -> Path:
-        """Absolute folder for this sweep's outputs (the runner's rule, `orchestrator.paths`)."""
-        from orchestrator import paths
-
-        return paths.resolve_run_dir(self.run_dir, self.sweep_name)
-
-    @property
-    def tracking_uri(self) -> str:
-        """The MLflow tracking URI a run would use without command-line overrides."""
-        from orchestrator import paths
-
-        return self.mlflow.tracking_uri or paths.default_tracking_uri()
 
     @property
     def storage_url(self) -> str:

@@ -1,15 +1,16 @@
 """`load_sweep`: YAML file -> validated `SweepConfig`, or every problem at once.
 
-Problems come from the YAML parser and from `SweepConfig`'s validation (its fields,
+Problems come from the YAML parser and from the sweep model's validation (its fields,
 then its rules across sections); each becomes one ``<yaml.path>: <problem>; <fix>``
-line, and the lines are listed in the order their keys appear in the file.
+line, and the lines are listed in the order their keys appear in the file. Every sweep
+kind (`validate_as`: `SweepConfig`, `SubspaceSweepConfig`) reports its problems this way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
@@ -18,8 +19,11 @@ from orchestrator.sweep.config import SweepConfig
 from orchestrator.sweep.distributions import DISTRIBUTION_KEYS, DISTRIBUTION_TAGS
 from orchestrator.sweep.errors import Loc, SweepValidationError, describe_error, yaml_path
 from orchestrator.sweep.problems import PROBLEM_TYPE
+from orchestrator.sweep.sweep_base import SweepBase
 from orchestrator.sweep.trial_fields import training_fields
 from orchestrator.sweep.yaml_source import parse_yaml, read_yaml
+
+Kind = TypeVar("Kind", bound=SweepBase)
 
 
 def load_sweep(path: str | Path) -> SweepConfig:
@@ -37,20 +41,24 @@ def parse_sweep(text: str, base_dir: str | Path, source: str = "<string>") -> Sw
 def validate_sweep(raw: dict[str, Any], base_dir: Path, source: str) -> SweepConfig:
     """Validate already-parsed sweep data (see `load_sweep`); `base_dir` is where relative
     paths resolve, `source` names the file in messages and gives the default name."""
+    return validate_as(SweepConfig, raw, base_dir, source)
+
+
+def validate_as(kind: type[Kind], raw: dict[str, Any], base_dir: Path, source: str) -> Kind:
+    """`validate_sweep` for any sweep kind: the validated model, or `SweepValidationError`
+    with one ``<yaml.path>: <problem>; <fix>`` line per problem, in file order."""
     try:
-        return SweepConfig.model_validate(
-            raw, context={"base_dir": base_dir.resolve(), "source": source}
-        )
+        return kind.model_validate(raw, context={"base_dir": base_dir.resolve(), "source": source})
     except ValidationError as err:
-        problems = [_line(item) for item in err.errors()]
+        problems = [_line(item, kind) for item in err.errors()]
     raise SweepValidationError(source, _in_file_order(_unique(problems), list(raw)))
 
 
-def _line(item: ErrorDetails) -> str:
+def _line(item: ErrorDetails, kind: type[BaseModel]) -> str:
     loc = tuple(item["loc"])
     if item["type"] == PROBLEM_TYPE:
         return f"{yaml_path(loc)}: {item['msg']}"
-    return describe_error(item, _clean_loc(loc), _allowed_keys(loc))
+    return describe_error(item, _clean_loc(loc), _allowed_keys(loc, kind))
 
 
 def _clean_loc(loc: Loc) -> Loc:
@@ -60,20 +68,15 @@ def _clean_loc(loc: Loc) -> Loc:
     return loc
 
 
-_SECTIONS: dict[str, type[BaseModel]] = {
-    name: info.annotation  # type: ignore[misc]
-    for name, info in SweepConfig.model_fields.items()
-    if isinstance(info.annotation, type) and issubclass(info.annotation, BaseModel)
-}
-
-
-def _allowed_keys(loc: Loc) -> Sequence[str]:
+def _allowed_keys(loc: Loc, kind: type[BaseModel]) -> Sequence[str]:
     """The keys allowed in the mapping that holds the last element of `loc` (tags kept)."""
     parent = loc[:-1]
     if not parent:
-        return list(SweepConfig.model_fields)
-    if len(parent) == 1 and parent[0] in _SECTIONS:
-        return list(_SECTIONS[str(parent[0])].model_fields)
+        return list(kind.model_fields)
+    field = kind.model_fields.get(str(parent[0])) if len(parent) == 1 else None
+    section = field.annotation if field is not None else None
+    if isinstance(section, type) and issubclass(section, BaseModel):
+        return list(section.model_fields)
     if parent[0] == "training":
         return training_fields()
     if len(parent) == 3 and parent[0] == "search_space":

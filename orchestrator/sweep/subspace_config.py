@@ -22,32 +22,13 @@ work, since that needs the backbone's shapes).
 from __future__ import annotations
 
 import difflib
-import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ModelWrapValidatorHandler,
-    ValidationError,
-    ValidationInfo,
-    field_validator,
-    model_validator,
-)
+from pydantic import Field, ModelWrapValidatorHandler, ValidationError, model_validator
 
-from orchestrator.locations import resolve_path
-from orchestrator.sweep.config import NAME_PATTERN, ModelName, Seed, TaskName, _no_duplicates
-from orchestrator.sweep.errors import SweepValidationError, describe_error
-from orchestrator.sweep.limits import maximum
-from orchestrator.sweep.problems import PROBLEM_TYPE, problem_errors, raise_errors, reraisable
-from orchestrator.sweep.sections import (
-    MlflowSettings,
-    OptunaSettings,
-    ResourceSettings,
-    base_dir_of,
-)
+from orchestrator.sweep.problems import problem_errors, raise_errors, reraisable
+from orchestrator.sweep.sweep_base import SweepBase, without_extensions
 from orchestrator.sweep.yaml_source import read_yaml
 
 SECTION = "subspace"
@@ -105,49 +86,11 @@ def section_problems(values: Any, trials: int) -> list[str]:
     return problems
 
 
-class SubspaceSweepConfig(BaseModel):
-    """One subspace experiment per task x seed, run like a sweep."""
+class SubspaceSweepConfig(SweepBase):
+    """One subspace experiment per task x seed, run like a sweep. The fields every sweep
+    kind shares (model, tasks, seeds, services, ...) are `SweepBase`'s."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
-
-    name: str | None = Field(default=None, pattern=NAME_PATTERN, max_length=maximum("name_length"))
-    model: ModelName = Field(min_length=1)
-    tasks: list[TaskName] = Field(min_length=1)
-    seeds: list[Seed] = Field(min_length=1)
-    data_dir: str | None = None
     subspace: dict[str, Any] = Field(default_factory=dict)
-    optuna: OptunaSettings = Field(default_factory=OptunaSettings)
-    resources: ResourceSettings = Field(default_factory=ResourceSettings)
-    mlflow: MlflowSettings = Field(default_factory=MlflowSettings)
-    run_dir: str | None = None
-
-    @field_validator("data_dir")
-    @classmethod
-    def _existing_data_dir(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None:
-            return None
-        path = resolve_path(value, base_dir_of(info))
-        if not path.is_dir():
-            raise ValueError(
-                f"folder {str(path)!r} does not exist; give the folder holding glue/ and "
-                "superglue/, or remove data_dir to load tasks from the Hugging Face hub"
-            )
-        return str(path)
-
-    @field_validator("run_dir")
-    @classmethod
-    def _absolute_run_dir(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return None if value is None else str(resolve_path(value, base_dir_of(info)))
-
-    @field_validator("tasks")
-    @classmethod
-    def _unique_tasks(cls, values: list[str]) -> list[str]:
-        return _no_duplicates(values, "task")
-
-    @field_validator("seeds")
-    @classmethod
-    def _unique_seeds(cls, values: list[int]) -> list[int]:
-        return _no_duplicates(values, "seed")
 
     @model_validator(mode="wrap")
     @classmethod
@@ -157,7 +100,7 @@ class SubspaceSweepConfig(BaseModel):
         """Field errors and the ``subspace:`` section's problems, all at once."""
         if not isinstance(data, dict):
             return handler(data)
-        data = {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
+        data = without_extensions(data)
         config: SubspaceSweepConfig | None = None
         try:
             config = handler(data)
@@ -171,10 +114,6 @@ class SubspaceSweepConfig(BaseModel):
         raise_errors(cls.__name__, errors)
         assert config is not None
         return config
-
-    @property
-    def sweep_name(self) -> str:
-        return self.name or "sweep"
 
     def experiment_config(self, task: str, seed: int, output_dir: Path) -> dict[str, Any]:
         """The `SubspaceConfig` fields of the experiment on ``task`` with ``seed``."""
@@ -190,18 +129,6 @@ class SubspaceSweepConfig(BaseModel):
             "output_dir": str(output_dir),
         }
 
-    @property
-    def run_path(self) -> Path:
-        from orchestrator import paths
-
-        return paths.resolve_run_dir(self.run_dir, self.sweep_name)
-
-    @property
-    def tracking_uri(self) -> str:
-        from orchestrator import paths
-
-        return self.mlflow.tracking_uri or paths.default_tracking_uri()
-
 
 def is_subspace_sweep(raw: Any) -> bool:
     """Whether parsed sweep YAML asks for subspace experiments."""
@@ -210,28 +137,7 @@ def is_subspace_sweep(raw: Any) -> bool:
 
 def load_subspace_sweep(path: str | Path) -> SubspaceSweepConfig:
     """Read and validate a subspace sweep file; `SweepValidationError` lists every problem."""
+    from orchestrator.sweep.load import validate_as
+
     source = Path(path)
-    raw = read_yaml(source)
-    return validate_subspace_sweep(raw, source.resolve().parent, str(source))
-
-
-def validate_subspace_sweep(
-    raw: dict[str, Any], base_dir: Path, source: str
-) -> SubspaceSweepConfig:
-    data = dict(raw)
-    if "name" not in data:
-        data["name"] = re.sub(r"[^A-Za-z0-9._-]", "-", Path(source).stem).lstrip("._-") or "sweep"
-    try:
-        return SubspaceSweepConfig.model_validate(
-            data, context={"base_dir": base_dir.resolve(), "source": source}
-        )
-    except ValidationError as err:
-        lines = []
-        for item in err.errors():
-            loc = tuple(item["loc"])
-            if item["type"] == PROBLEM_TYPE:
-                lines.append(f"{'.'.join(str(p) for p in loc)}: {item['msg']}")
-            else:
-                allowed = list(SubspaceSweepConfig.model_fields) if len(loc) == 1 else ()
-                lines.append(describe_error(item, loc, allowed))
-    raise SweepValidationError(source, list(dict.fromkeys(lines)))
+    return validate_as(SubspaceSweepConfig, read_yaml(source), source.resolve().parent, str(source))

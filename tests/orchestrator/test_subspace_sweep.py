@@ -55,6 +55,26 @@ def test_section_problems_name_their_field_and_the_fix(tmp_path) -> None:
     assert any(p.startswith("subspace.d: 0 is not a dimension; fix:") for p in problems)
 
 
+def test_shared_fields_are_checked_as_in_a_search_sweep(tmp_path) -> None:
+    """The fields both sweep kinds have are checked once (`SweepBase`): an empty data_dir
+    is refused instead of meaning the sweep's folder, a section typo gets a suggestion,
+    and the problems come in file order."""
+    path = tmp_path / "sub.yaml"
+    path.write_text(
+        f"model: {tmp_path}\ntasks: [glue/sst2]\ndata_dir: ''\nseeds: [1, 1]\n"
+        "resources: {gpu_per_trial: 1}\nsubspace: {d: 4}\n"
+    )
+    with pytest.raises(SweepValidationError) as info:
+        load_subspace_sweep(path)
+    assert info.value.problems == [
+        "data_dir: is empty; give the folder holding glue/ and superglue/, or remove data_dir "
+        "to load tasks from the Hugging Face hub",
+        "seeds: seed 1 is listed twice (at [0] and [1]); list each once",
+        "resources.gpu_per_trial: unknown key; did you mean 'gpus_per_trial'? allowed keys "
+        "here: cpus_per_trial, gpus_per_trial, max_concurrent",
+    ]
+
+
 def test_validating_a_subspace_sweep_imports_no_torch(tmp_path) -> None:
     path = _write(tmp_path, "  d: 4\n", model=str(tmp_path))
     probe = (
