@@ -1,6 +1,6 @@
 """Evidence for issue 14 ("beyond the paper"), paired by seed, on MiniLM and the real tasks.
 
-Three experiments, one trial per JSONL line in ``benchmarks/results/<name>.jsonl`` (a
+Four experiments, one trial per JSONL line in ``benchmarks/results/<name>.jsonl`` (a
 rerun skips finished keys, so the run stops and resumes, also on another machine with the
 JSONL committed). Settings are the ablation's (benchmarks/ablation_search.py): chosen on
 dev only; test scores are reported, never used to choose.
@@ -16,6 +16,11 @@ dev only; test scores are reported, never used to choose.
   ``random``; paired differences against random and against searched-here.
 - ``adalora`` (section 3): s3delta vs PEFT's AdaLoRA (``peft/adalora``) and random at
   equal budgets on SST-2 and RTE; AdaLoRA's recorded size is in each row.
+- ``peft_lora`` (section 3, the export check): a LoRA-only search (space L, ``s3delta-L``)
+  on SST-2 at 0.05%, whose structure is retrained by our code (``manual-L``,
+  ``manual/<structure>``) and by PEFT's LoRA with its ``rank_pattern``
+  (``peft-lora-L``, ``peft-lora/<structure>``), same seed; the paired difference says
+  whether the searched ranks train the same in PEFT.
 
 Each row holds the trial's cost (`workers.cost`), so the tables also say what each arm
 cost. A row that others depend on (a search) also holds its logits and structure, so a
@@ -59,6 +64,10 @@ ONE_SEARCH_BUDGETS = ["0.005%", "0.01%", "0.05%"]  # the one search runs at the 
 TRANSFER_BUDGET = "0.01%"
 TRANSFER_TASKS = ["glue/sst2", "glue/rte", "glue/stsb", "glue/cola"]
 ADALORA_BUDGETS = ["0.01%", "0.05%"]
+PEFT_LORA_BUDGET = "0.05%"  # rank-1 LoRA on 384-wide linears: 768+ parameters an entry
+EXPERIMENTS = ["one_search", "transfer", "adalora", "peft_lora"]
+# arms retraining a source row's structure file: the method family that reads it
+STRUCTURE_FILE_ARMS = {"manual-L": "manual", "peft-lora-L": "peft-lora"}
 
 
 def _cell(task: str, arm: str, budget: str, seed: int, source: str | None = None) -> dict:
@@ -95,6 +104,11 @@ def grid(experiments: list[str], seeds: list[int], tasks: list[str] | None) -> l
                 for budget in ADALORA_BUDGETS:
                     for arm in ("s3delta", "random", "peft/adalora"):
                         add(_cell(task, arm, budget, seed))
+        if "peft_lora" in experiments:
+            search = _cell("glue/sst2", "s3delta-L", PEFT_LORA_BUDGET, seed)
+            add(search)
+            for arm in STRUCTURE_FILE_ARMS:
+                add(_cell("glue/sst2", arm, PEFT_LORA_BUDGET, seed, key(search)))
     return list(cells.values())
 
 
@@ -113,10 +127,16 @@ def run_one(job: tuple[dict[str, Any], dict[str, Any] | None, bool]) -> dict[str
     cell, source, smoke = job
     settings = {**COMMON, **(SMOKE if smoke else {}), "max_length": MAX_LENGTH[cell["task"]]}
     arm = cell["arm"]
-    method = "s3delta" if arm == "one-search" else arm
+    method = "s3delta" if arm in ("one-search", "s3delta-L") else arm
+    budget: str | None = cell["budget"]
     with tempfile.TemporaryDirectory() as tmp:
-        extra: dict[str, Any] = {}
-        if arm == "one-search":
+        extra: dict[str, Any] = {"space": "L"} if arm == "s3delta-L" else {}
+        if arm in STRUCTURE_FILE_ARMS:  # the structure at its own size, no budget
+            assert source is not None
+            path = Path(tmp) / "structure.json"
+            path.write_text(json.dumps(source["structure_json"]))
+            method, budget = f"{STRUCTURE_FILE_ARMS[arm]}/{path}", None
+        elif arm == "one-search":
             assert source is not None
             path = Path(tmp) / "logits.json"
             path.write_text(json.dumps(source["logits_record"]))
@@ -131,7 +151,7 @@ def run_one(job: tuple[dict[str, Any], dict[str, Any] | None, bool]) -> dict[str
             task=cell["task"],
             method=method,
             seed=cell["seed"],
-            budget=cell["budget"],
+            budget=budget,
             output_dir=str(Path(tmp) / "out"),
             cache_dir=str(RESULTS.parent / ".cache" / "encoded"),
             **settings,
@@ -304,6 +324,20 @@ def summarise(name: str) -> str:
     ]
     if sizes:
         lines += ["", "AdaLoRA's final sizes (parameters of budget): " + "; ".join(sizes)]
+    lines += ["", f"## PEFT LoRA with the searched ranks (SST-2, space L, {PEFT_LORA_BUDGET})", ""]
+    lines += ["| arm vs base | n | diff | p | W/T/L |", "|---|---|---|---|---|"]
+    for arm, base in (("peft-lora-L", "manual-L"), ("manual-L", "s3delta-L")):
+        s = _paired(rows, arm, base, "glue/sst2", PEFT_LORA_BUDGET)
+        lines.append(stat_line(f"{arm} vs {base}", s))
+    sizes = sorted(
+        {
+            (r["delta_params"], r["budget_params"])
+            for (_, arm, _, _), r in rows.items()
+            if arm in STRUCTURE_FILE_ARMS
+        }
+    )
+    if sizes:
+        lines += ["", "Their sizes (parameters): " + ", ".join(str(d) for d, _ in sizes)]
     smoke = any(r.get("smoke") for r in rows.values())
     if smoke:
         lines += ["", "SMOKE ROWS: tiny settings (64 examples, 4 steps); not evidence."]
@@ -315,7 +349,7 @@ def summarise(name: str) -> str:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--experiments", nargs="+", default=["one_search", "transfer", "adalora"])
+    parser.add_argument("--experiments", nargs="+", default=EXPERIMENTS, choices=EXPERIMENTS)
     parser.add_argument("--seeds", nargs="+", type=int, default=SEEDS)
     parser.add_argument("--tasks", nargs="+", default=None)
     parser.add_argument("--parallel", type=int, default=2)
