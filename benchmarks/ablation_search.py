@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 from pathlib import Path
 from typing import Any
+
+from jsonl_runs import done_keys, read_rows, run_and_append
 
 RESULTS = Path(__file__).parent / "results"
 NAME = "ablation_search"
@@ -111,27 +112,21 @@ def run_one(cell: dict[str, Any]) -> dict[str, Any]:
 
 
 def _rows(name: str) -> list[dict[str, Any]]:
-    path = RESULTS / f"{name}.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_rows(RESULTS / f"{name}.jsonl")
 
 
 def run(parallel: int, arms: list[str], name: str) -> None:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    done = {r["key"] for r in _rows(name)}
+    done = done_keys(RESULTS / f"{name}.jsonl")
     todo = [c for c in grid(arms) if key(c) not in done]
     print(f"{len(done)} done, {len(todo)} to run", flush=True)
-    with mp.get_context("spawn").Pool(parallel, maxtasksperchild=1) as pool:
-        for i, row in enumerate(pool.imap_unordered(run_one, todo), 1):
-            with (RESULTS / f"{name}.jsonl").open("a") as fh:
-                fh.write(json.dumps(row) + "\n")
-            print(
-                f"[{i}/{len(todo)}] {row['key']}: dev {row['dev_score']:.4f} "
-                f"test {row['test_score']:.4f} size {row['delta_params']} "
-                f"({row['wall_time_s']:.0f}s)",
-                flush=True,
-            )
+    run_and_append(run_one, todo, RESULTS / f"{name}.jsonl", parallel=parallel, describe=_line)
+
+
+def _line(row: dict[str, Any]) -> str:
+    return (
+        f"{row['key']}: dev {row['dev_score']:.4f} test {row['test_score']:.4f} "
+        f"size {row['delta_params']} ({row['wall_time_s']:.0f}s)"
+    )
 
 
 def summarise(name: str) -> dict[str, Any]:

@@ -16,11 +16,12 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import multiprocessing as mp
 import os
 import statistics
 from pathlib import Path
 from typing import Any
+
+from jsonl_runs import done_keys, run_and_append
 
 RESULTS = Path(__file__).parent / "results"
 NAME = "evidence_minilm"  # results go to RESULTS / NAME.{jsonl,json,md}; --name changes it
@@ -151,11 +152,8 @@ def run(
     settings: dict[str, Any],
 ) -> None:
     """Run the grid cells not yet in RESULTS/<name>.jsonl, appending each row as it finishes."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
     jsonl = RESULTS / f"{name}.jsonl"
-    done = set()
-    if jsonl.exists():
-        done = {json.loads(line)["key"] for line in jsonl.read_text().splitlines() if line.strip()}
+    done = done_keys(jsonl)
     todo = [
         c
         for c in grid()
@@ -165,15 +163,14 @@ def run(
         and (methods is None or c["method"].split("/")[0] in methods)
     ]
     print(f"{len(done)} done, {len(todo)} to run", flush=True)
-    with mp.get_context("spawn").Pool(parallel, maxtasksperchild=1) as pool:
-        for i, row in enumerate(pool.imap_unordered(run_one, [(c, settings) for c in todo]), 1):
-            with jsonl.open("a") as f:
-                f.write(json.dumps(row) + "\n")
-            print(
-                f"[{i}/{len(todo)}] {row['key']}: test {row['test_score']:.4f} "
-                f"size {row['delta_params']} ({row['wall_time_s']:.0f}s)",
-                flush=True,
-            )
+    run_and_append(run_one, [(c, settings) for c in todo], jsonl, parallel=parallel, describe=_line)
+
+
+def _line(row: dict[str, Any]) -> str:
+    return (
+        f"{row['key']}: test {row['test_score']:.4f} size {row['delta_params']} "
+        f"({row['wall_time_s']:.0f}s)"
+    )
 
 
 def _paired(

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
 import statistics
 import sys
@@ -29,6 +28,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ablation_search import COMMON, DATA, RESULTS, TASKS  # the ablation's settings
+from jsonl_runs import done_keys, read_rows, run_and_append
 
 NAME = "oracle_single_module"
 BUDGET = "0.002%"
@@ -83,26 +83,22 @@ def run_one(job: tuple[str, str, int]) -> dict[str, Any]:
 
 
 def _rows() -> list[dict[str, Any]]:
-    path = RESULTS / f"{NAME}.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(x) for x in path.read_text().splitlines() if x.strip()]
+    return read_rows(RESULTS / f"{NAME}.jsonl")
 
 
 def run(parallel: int, task: str, seeds: list[int]) -> None:
-    done = {r["key"] for r in _rows()}
+    done = done_keys(RESULTS / f"{NAME}.jsonl")
     names = [c["name"] for c in candidates(BUDGET)]
     todo = [(task, n, s) for s in seeds for n in names if f"{task}|{n}|{s}" not in done]
     print(f"{len(names)} candidates fit {BUDGET}; {len(done)} done, {len(todo)} to run", flush=True)
-    with mp.get_context("spawn").Pool(parallel, maxtasksperchild=1) as pool:
-        for i, row in enumerate(pool.imap_unordered(run_one, todo), 1):
-            with (RESULTS / f"{NAME}.jsonl").open("a") as fh:
-                fh.write(json.dumps(row) + "\n")
-            print(
-                f"[{i}/{len(todo)}] {row['candidate']} seed {row['seed']}: dev "
-                f"{row['dev_score']:.4f} test {row['test_score']:.4f} ({row['wall_time_s']:.0f}s)",
-                flush=True,
-            )
+    run_and_append(run_one, todo, RESULTS / f"{NAME}.jsonl", parallel=parallel, describe=_line)
+
+
+def _line(row: dict[str, Any]) -> str:
+    return (
+        f"{row['candidate']} seed {row['seed']}: dev {row['dev_score']:.4f} "
+        f"test {row['test_score']:.4f} ({row['wall_time_s']:.0f}s)"
+    )
 
 
 def summarise() -> dict[str, Any]:
