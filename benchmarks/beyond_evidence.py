@@ -35,28 +35,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing as mp
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ablation_search import COMMON  # the ablation's settings, chosen on dev
+from jsonl_runs import read_rows, run_with_sources
 
 RESULTS = Path(__file__).parent / "results"
 NAME = "beyond_evidence"
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 MAX_LENGTH = {"glue/sst2": 64, "glue/rte": 128, "glue/stsb": 128, "glue/cola": 64}
 SEEDS = [1, 2, 3, 4, 5]
-COMMON: dict[str, Any] = dict(
-    max_train_examples=2000,
-    max_eval_examples=None,  # dev and test are never capped in evidence runs
-    batch_size=16,
-    search_steps=150,
-    retrain_steps=150,
-    eval_every=75,
-    delta_lr=1e-2,
-    head_lr=1e-2,
-    num_threads=1,
-)
 SMOKE: dict[str, Any] = dict(
     max_train_examples=64, max_eval_examples=64, search_steps=4, retrain_steps=4, eval_every=2
 )
@@ -190,41 +183,30 @@ def run_one(job: tuple[dict[str, Any], dict[str, Any] | None, bool]) -> dict[str
 
 
 def _rows(name: str) -> list[dict[str, Any]]:
-    path = RESULTS / f"{name}.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return read_rows(RESULTS / f"{name}.jsonl")
 
 
 def run(name: str, experiments: list[str], seeds: list[int], tasks: list[str] | None,
         parallel: int, smoke: bool) -> None:  # fmt: skip
-    """Independent trials first, then the ones whose source finished (until none is left)."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    cells = grid(experiments, seeds, tasks)
-    while True:
-        done = {r["key"]: r for r in _rows(name)}
-        todo = [c for c in cells if key(c) not in done]
-        ready = [
-            (c, done.get(c["source"]) if c["source"] else None, smoke)
-            for c in todo
-            if c["source"] is None or c["source"] in done
-        ]
-        waiting = [c for c in todo if c["source"] and c["source"] not in done]
-        print(f"{len(done)} done, {len(ready)} ready, {len(waiting)} waiting", flush=True)
-        if not ready:
-            if waiting:  # a source failed or lies outside --tasks
-                print(f"{len(waiting)} trials wait for sources that did not run", flush=True)
-            return
-        with mp.get_context("spawn").Pool(parallel, maxtasksperchild=1) as pool:
-            for i, row in enumerate(pool.imap_unordered(run_one, ready), 1):
-                with (RESULTS / f"{name}.jsonl").open("a") as fh:
-                    fh.write(json.dumps(row) + "\n")
-                print(
-                    f"[{i}/{len(ready)}] {row['key']}: dev {row['dev_score']:.4f} "
-                    f"test {row['test_score']:.4f} size {row['delta_params']} "
-                    f"cpu {row['cost'].get('cpu_s', float('nan')):.0f}s",
-                    flush=True,
-                )
+    """Every cell in grid order; a derived trial starts as soon as its source's row exists."""
+    blocked = run_with_sources(
+        run_one,
+        grid(experiments, seeds, tasks),
+        RESULTS / f"{name}.jsonl",
+        parallel=parallel,
+        key=key,
+        job=lambda cell, source: (cell, source, smoke),
+        describe=_line,
+    )
+    if blocked:  # a source failed or lies outside --tasks
+        print(f"{len(blocked)} trials wait for sources that did not run", flush=True)
+
+
+def _line(row: dict[str, Any]) -> str:
+    return (
+        f"{row['key']}: dev {row['dev_score']:.4f} test {row['test_score']:.4f} "
+        f"size {row['delta_params']} cpu {row['cost'].get('cpu_s', float('nan')):.0f}s"
+    )
 
 
 def _paired(rows: dict[tuple, dict], arm: str, base: str, task: str, budget: str) -> Any:
