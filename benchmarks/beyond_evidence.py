@@ -242,6 +242,8 @@ def summarise(name: str) -> str:
     def stat_line(label: str, s: Any) -> str:
         if s is None:
             return f"| {label} | - | too few pairs | - | - |"
+        if s.sd == 0:
+            return f"| {label} | {s.n} | {s.mean:+.2f} in every pair | - | {s.wins}/{s.ties}/{s.losses} |"
         return (
             f"| {label} | {s.n} | {s.mean:+.2f} [{s.ci_low:+.2f}, {s.ci_high:+.2f}] | "
             f"{s.p_value:.3f} | {s.wins}/{s.ties}/{s.losses} |"
