@@ -91,15 +91,10 @@ class SweepConfig(SweepBase):
         except ValueError as err:
             raise ValueError(f"{err}; or write 'largest'") from None
 
-    @field_validator("methods")
+    @field_validator("methods", "budgets")
     @classmethod
-    def _unique_methods(cls, values: list[str]) -> list[str]:
-        return no_duplicates(values, "method")
-
-    @field_validator("budgets")
-    @classmethod
-    def _unique_budgets(cls, values: list[str]) -> list[str]:
-        return no_duplicates(values, "budget")
+    def _unique_cells(cls, values: list[str], info: ValidationInfo) -> list[str]:
+        return no_duplicates(values, str(info.field_name).removesuffix("s"))
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> SweepConfig:

@@ -142,15 +142,11 @@ class SweepBase(BaseModel):
     def _absolute_run_dir(cls, value: str | None, info: ValidationInfo) -> str | None:
         return None if value is None else str(resolve_path(value, base_dir_of(info)))
 
-    @field_validator("tasks")
+    @field_validator("tasks", "seeds")
     @classmethod
-    def _unique_tasks(cls, values: list[str]) -> list[str]:
-        return no_duplicates(values, "task")
-
-    @field_validator("seeds")
-    @classmethod
-    def _unique_seeds(cls, values: list[int]) -> list[int]:
-        return no_duplicates(values, "seed")
+    def _unique(cls, values: list[Any], info: ValidationInfo) -> list[Any]:
+        """Each task and seed once; the message names one (``tasks`` -> ``task``)."""
+        return no_duplicates(values, str(info.field_name).removesuffix("s"))
 
     @model_validator(mode="after")
     def _default_name(self, info: ValidationInfo) -> SweepBase:
