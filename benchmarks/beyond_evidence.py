@@ -182,7 +182,7 @@ def run_one(job: tuple[dict[str, Any], dict[str, Any] | None, bool]) -> dict[str
     return row
 
 
-def _rows(name: str) -> list[dict[str, Any]]:
+def read_results(name: str) -> list[dict[str, Any]]:
     return read_rows(RESULTS / f"{name}.jsonl")
 
 
@@ -209,7 +209,7 @@ def _line(row: dict[str, Any]) -> str:
     )
 
 
-def _paired(rows: dict[tuple, dict], arm: str, base: str, task: str, budget: str) -> Any:
+def paired_test_points(rows: dict[tuple, dict], arm: str, base: str, task: str, budget: str) -> Any:
     from orchestrator.paired import paired_stats
 
     a, b = [], []
@@ -225,7 +225,7 @@ def _paired(rows: dict[tuple, dict], arm: str, base: str, task: str, budget: str
 
 def summarise(name: str) -> str:
     """Tables of the three comparisons (test scores, points; paired by seed), with costs."""
-    rows = {(r["task"], r["arm"], r["budget"], r["seed"]): r for r in _rows(name)}
+    rows = {(r["task"], r["arm"], r["budget"], r["seed"]): r for r in read_results(name)}
     lines = [
         f"Issue 14 evidence ({name}): paired test differences in points, mean [95% CI, "
         "Student t over seeds]; p of the paired t-test; W/T/L = seeds won / tied / lost.",
@@ -254,7 +254,10 @@ def summarise(name: str) -> str:
     for task in ("glue/sst2", "glue/rte"):
         for budget in ONE_SEARCH_BUDGETS[:-1]:
             lines.append(
-                stat_line(f"{task} {budget}", _paired(rows, "one-search", "s3delta", task, budget))
+                stat_line(
+                    f"{task} {budget}",
+                    paired_test_points(rows, "one-search", "s3delta", task, budget),
+                )
             )
     lines += [
         "",
@@ -291,7 +294,7 @@ def summarise(name: str) -> str:
         for arm in arms:
             for base in ("random", "s3delta"):
                 if arm != base:
-                    s = _paired(rows, arm, base, task, TRANSFER_BUDGET)
+                    s = paired_test_points(rows, arm, base, task, TRANSFER_BUDGET)
                     lines.append(stat_line(f"{task}: {arm} vs {base}", s))
     lines += ["", "## s3delta vs AdaLoRA (and random) at equal budgets", ""]
     lines += ["| task budget: arm vs base | n | diff | p | W/T/L |", "|---|---|---|---|---|"]
@@ -299,7 +302,7 @@ def summarise(name: str) -> str:
         for budget in ADALORA_BUDGETS:
             pairs = (("s3delta", "peft/adalora"), ("peft/adalora", "random"), ("s3delta", "random"))
             for arm, base in pairs:
-                s = _paired(rows, arm, base, task, budget)
+                s = paired_test_points(rows, arm, base, task, budget)
                 lines.append(stat_line(f"{task} {budget}: {arm} vs {base}", s))
     sizes = [
         f"{t} {b} seed {s}: {r['delta_params']} of {r['budget_params']}"
@@ -311,17 +314,13 @@ def summarise(name: str) -> str:
     lines += ["", f"## PEFT LoRA with the searched ranks (SST-2, space L, {PEFT_LORA_BUDGET})", ""]
     lines += ["| arm vs base | n | diff | p | W/T/L |", "|---|---|---|---|---|"]
     for arm, base in (("peft-lora-L", "manual-L"), ("manual-L", "s3delta-L")):
-        s = _paired(rows, arm, base, "glue/sst2", PEFT_LORA_BUDGET)
+        s = paired_test_points(rows, arm, base, "glue/sst2", PEFT_LORA_BUDGET)
         lines.append(stat_line(f"{arm} vs {base}", s))
-    sizes = sorted(
-        {
-            (r["delta_params"], r["budget_params"])
-            for (_, arm, _, _), r in rows.items()
-            if arm in STRUCTURE_FILE_ARMS
-        }
-    )
-    if sizes:
-        lines += ["", "Their sizes (parameters): " + ", ".join(str(d) for d, _ in sizes)]
+    retrained = {
+        r["delta_params"] for (_, arm, _, _), r in rows.items() if arm in STRUCTURE_FILE_ARMS
+    }
+    if retrained:
+        lines += ["", "Their sizes (parameters): " + ", ".join(map(str, sorted(retrained)))]
     smoke = any(r.get("smoke") for r in rows.values())
     if smoke:
         lines += ["", "SMOKE ROWS: tiny settings (64 examples, 4 steps); not evidence."]

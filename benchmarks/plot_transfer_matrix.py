@@ -11,34 +11,29 @@ clipped at +-5 points, so one wide STS-B cell does not wash out the rest.
 
 from __future__ import annotations
 
-import json
+import sys
 from pathlib import Path
 from typing import Any
 
-RESULTS = Path(__file__).parent / "results"
-TASKS = ["glue/sst2", "glue/rte", "glue/stsb", "glue/cola"]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from beyond_evidence import NAME, RESULTS, paired_test_points, read_results
+from beyond_evidence import TRANSFER_BUDGET as BUDGET
+from beyond_evidence import TRANSFER_TASKS as TASKS
+
 LABELS = {"glue/sst2": "SST-2", "glue/rte": "RTE", "glue/stsb": "STS-B", "glue/cola": "CoLA"}
-BUDGET = "0.01%"
 CLIP = 5.0
 
 
-def matrix(rows: list[dict[str, Any]]) -> dict[tuple[str, str], Any]:
+def matrix(name: str) -> dict[tuple[str, str], Any]:
     """(target, source) -> paired stats of that structure against random on the target."""
-    from orchestrator.paired import paired_stats
-
-    by = {(r["task"], r["arm"], r["seed"]): r for r in rows if r["budget"] == BUDGET}
+    rows = {(r["task"], r["arm"], r["budget"], r["seed"]): r for r in read_results(name)}
     cells: dict[tuple[str, str], Any] = {}
     for target in TASKS:
         for source in TASKS:
             arm = "s3delta" if source == target else f"transfer/{source}"
-            a, b = [], []
-            for (task, name, seed), row in sorted(by.items()):
-                other = by.get((task, "random", seed))
-                if task == target and name == arm and other is not None:
-                    a.append(100 * row["test_score"])
-                    b.append(100 * other["test_score"])
-            if len(a) >= 2:
-                cells[(target, source)] = paired_stats(a, b)
+            stats = paired_test_points(rows, arm, "random", target, BUDGET)
+            if stats is not None:
+                cells[(target, source)] = stats
     return cells
 
 
@@ -86,8 +81,6 @@ def plot(cells: dict[tuple[str, str], Any], out: Path) -> None:
 
 
 if __name__ == "__main__":
-    path = RESULTS / "beyond_evidence.jsonl"
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     out = RESULTS / "beyond_transfer.png"
-    plot(matrix(rows), out)
+    plot(matrix(NAME), out)
     print(f"wrote {out}")
