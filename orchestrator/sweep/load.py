@@ -28,9 +28,13 @@ Kind = TypeVar("Kind", bound=SweepBase)
 
 def load_sweep(path: str | Path) -> SweepConfig:
     """Read and validate a sweep file; raise `SweepValidationError` listing every problem."""
+    return load_as(SweepConfig, path)
+
+
+def load_as(kind: type[Kind], path: str | Path) -> Kind:
+    """`load_sweep` for any sweep kind: relative paths resolve against the file's folder."""
     source = Path(path)
-    raw = read_yaml(source)
-    return validate_sweep(raw, base_dir=source.resolve().parent, source=str(source))
+    return validate_as(kind, read_yaml(source), source.resolve().parent, str(source))
 
 
 def parse_sweep(text: str, base_dir: str | Path, source: str = "<string>") -> SweepConfig:

@@ -29,7 +29,6 @@ from pydantic import Field, ModelWrapValidatorHandler, ValidationError, model_va
 
 from orchestrator.sweep.problems import problem_errors, raise_errors, reraisable
 from orchestrator.sweep.sweep_base import SweepBase, without_extensions
-from orchestrator.sweep.yaml_source import read_yaml
 
 SECTION = "subspace"
 # set by the sweep itself, per experiment
@@ -137,7 +136,6 @@ def is_subspace_sweep(raw: Any) -> bool:
 
 def load_subspace_sweep(path: str | Path) -> SubspaceSweepConfig:
     """Read and validate a subspace sweep file; `SweepValidationError` lists every problem."""
-    from orchestrator.sweep.load import validate_as
+    from orchestrator.sweep.load import load_as
 
-    source = Path(path)
-    return validate_as(SubspaceSweepConfig, read_yaml(source), source.resolve().parent, str(source))
+    return load_as(SubspaceSweepConfig, path)
