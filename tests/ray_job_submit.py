@@ -19,36 +19,41 @@ from typing import Any
 TERMINAL = {"SUCCEEDED", "FAILED", "STOPPED"}
 
 
-def _get_json(url: str) -> Any:
+REPO = Path(__file__).resolve().parents[1]
+RAY = REPO / ".venv" / "bin" / "ray"
+
+
+def get_json(url: str) -> Any:
+    """GET a JSON reply (the dashboard's REST API)."""
     with urllib.request.urlopen(url, timeout=30) as reply:
         return json.load(reply)
 
 
-def submit_and_wait(
-    ray: Path,
+def submit_sweep_and_wait(
+    sweep: Path,
     *,
     dashboard: str,
     submission_id: str,
-    job_args: list[str],
+    runtime_env: dict[str, Any],
     env: dict[str, str],
-    cwd: Path,
     timeout_s: float,
 ) -> tuple[str, str]:
-    """Submit `job_args` (everything after `ray job submit --address --submission-id`)
-    and wait until it ends. Returns (final status, what submit printed + the job's logs)."""
-    submit = [str(ray), "job", "submit", "--address", dashboard, "--submission-id",
-              submission_id, "--no-wait", *job_args]  # fmt: skip
-    done = subprocess.run(submit, env=env, cwd=cwd, capture_output=True, text=True, timeout=120)
+    """`ray job submit --working-dir REPO -- s3delta run SWEEP` and wait until the job
+    ends. Returns (final status, what submit printed + the job's logs)."""
+    submit = [str(RAY), "job", "submit", "--address", dashboard, "--submission-id",
+              submission_id, "--no-wait", "--working-dir", str(REPO), "--runtime-env-json",
+              json.dumps(runtime_env), "--", "s3delta", "run", str(sweep)]  # fmt: skip
+    done = subprocess.run(submit, env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
     printed = done.stdout[-3000:] + done.stderr[-3000:]
     assert done.returncode == 0, printed
     deadline = time.monotonic() + timeout_s
     status = "PENDING"
     while time.monotonic() < deadline:
-        status = _get_json(f"{dashboard}/api/jobs/{submission_id}")["status"]
+        status = get_json(f"{dashboard}/api/jobs/{submission_id}")["status"]
         if status in TERMINAL:
             break
         time.sleep(2)
-    logs = _get_json(f"{dashboard}/api/jobs/{submission_id}/logs")["logs"]
+    logs = get_json(f"{dashboard}/api/jobs/{submission_id}/logs")["logs"]
     assert status in TERMINAL, (
         f"job {submission_id} still {status} after {timeout_s} s\n{logs[-6000:]}"
     )

@@ -10,7 +10,6 @@ from a shell without the venv activated, as deploy/README.md shows it: the job's
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -22,13 +21,12 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from compose_cli import REPO
 
 from tests.conftest import SHARED_DATA, SUBSPACE_TINY_SETTINGS
-from tests.ray_job_submit import submit_and_wait
+from tests.ray_job_submit import get_json, submit_sweep_and_wait
 
 pytestmark = pytest.mark.e2e
 
@@ -139,11 +137,6 @@ def _render_sweep(out_dir: Path, **values: str) -> Path:
     return path
 
 
-def _get_json(url: str) -> Any:
-    with urllib.request.urlopen(url, timeout=30) as reply:
-        return json.load(reply)
-
-
 def _trial_task_nodes(dashboard: str) -> list[str]:
     """Node ids of the finished trial tasks, from Ray's state API."""
     query = urllib.parse.urlencode(
@@ -155,13 +148,13 @@ def _trial_task_nodes(dashboard: str) -> list[str]:
             "limit": "1000",
         }
     )
-    reply = _get_json(f"{dashboard}/api/v0/tasks?{query}")
+    reply = get_json(f"{dashboard}/api/v0/tasks?{query}")
     tasks = reply["data"]["result"]["result"]
     return [task["node_id"] for task in tasks if task["state"] == "FINISHED"]
 
 
 def _alive_node_ids(dashboard: str) -> set[str]:
-    reply = _get_json(f"{dashboard}/api/v0/nodes?detail=true&limit=100")
+    reply = get_json(f"{dashboard}/api/v0/nodes?detail=true&limit=100")
     return {n["node_id"] for n in reply["data"]["result"]["result"] if n["state"] == "ALIVE"}
 
 
@@ -185,15 +178,12 @@ def _submit_sweep_job(
     }
     env = {**os.environ, "RAY_AUTH_MODE": cluster.exported["RAY_AUTH_MODE"]}
     env.pop("RAY_ADDRESS", None)
-    job_args = ["--working-dir", str(REPO), "--runtime-env-json", json.dumps(runtime_env),
-                "--", "s3delta", "run", str(sweep)]  # fmt: skip
-    status, logs = submit_and_wait(
-        VENV_BIN / "ray",
+    status, logs = submit_sweep_and_wait(
+        sweep,
         dashboard=cluster.dashboard,
         submission_id=f"{name}-job",
-        job_args=job_args,
+        runtime_env=runtime_env,
         env=env,
-        cwd=REPO,
         timeout_s=timeout,
     )
     assert status == "SUCCEEDED", logs

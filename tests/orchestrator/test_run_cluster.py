@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 from test_run_support import (
-    REPO,
     SHARED_DATA,
-    VENV_BIN,
     expected_keys,
     finished_by_key,
     mlflow_server,
@@ -21,7 +19,7 @@ from test_run_support import (
     trial_runs,
 )
 
-from tests.ray_job_submit import submit_and_wait
+from tests.ray_job_submit import submit_sweep_and_wait
 
 pytestmark = pytest.mark.e2e
 
@@ -60,15 +58,12 @@ def test_job_submit_records_every_trial_once_with_artifacts(
             experiment=EXPERIMENT,
         )
         runtime_env = {"env_vars": {"S3DELTA_HOME": str(home)}}
-        job_args = ["--working-dir", str(REPO), "--runtime-env-json", json.dumps(runtime_env),
-                    "--", "s3delta", "run", str(sweep)]  # fmt: skip
-        status, logs = submit_and_wait(
-            VENV_BIN / "ray",
+        status, logs = submit_sweep_and_wait(
+            sweep,
             dashboard=head["dashboard"],
             submission_id=f"{SWEEP}-{short_temp_dir.name}",
-            job_args=job_args,
+            runtime_env=runtime_env,
             env=service_env(),
-            cwd=REPO,
             timeout_s=600,
         )
         assert status == "SUCCEEDED", logs
