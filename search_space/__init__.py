@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     )
     from search_space.structure import Structure, StructureEntry, StructureFormatError
     from search_space.supernet import GatedSupernet
+    from search_space.uniform import uniform_select
     from search_space.weights import (
         BackboneMismatchError,
         backbone_fingerprint,
@@ -48,6 +49,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "positions": ("SPACES", "Candidate", "backbone_params", "find_candidates", "find_sites"),
     "structure": ("Structure", "StructureEntry", "StructureFormatError"),
     "supernet": ("GatedSupernet",),
+    "uniform": ("uniform_select",),
     "weights": ("BackboneMismatchError", "backbone_fingerprint", "read_delta", "save_delta"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
@@ -98,4 +100,5 @@ __all__ = [
     "save_delta",
     "solve_shift",
     "structure_from_candidates",
+    "uniform_select",
 ]

@@ -75,6 +75,9 @@ class Phase:
     generator: torch.Generator | None = None  # gate sampling RNG, checkpointed with the rest
     before_step: Callable[[int], dict[str, float]] | None = None  # the alpha step of a search
     step_metrics: Callable[[], dict[str, float]] | None = None
+    # metrics taken right after each evaluation (a search's gate diagnostics along the way)
+    # (called with the step and the dev score just measured)
+    after_eval: Callable[[int, float], dict[str, float]] | None = None
     # checkpointed with the phase but stepped elsewhere (the alpha optimiser of a search)
     aux_optimizers: list[torch.optim.Optimizer] = field(default_factory=list)
     aux_schedulers: list[torch.optim.lr_scheduler.LambdaLR] = field(default_factory=list)
@@ -180,6 +183,8 @@ class Phase:
             if step % self.eval_every == 0 or step == self.steps:
                 dev_metrics, score, dev_loss = self.evaluate()
                 metrics.update(dev_score=score, dev_loss=dev_loss)
+                if self.after_eval is not None:
+                    metrics.update(self.after_eval(step, score))
                 selectable = step >= self.select_from
                 if selectable and self._better(score, dev_loss, best["score"], best["loss"]):
                     best = {

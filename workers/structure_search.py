@@ -93,6 +93,23 @@ def search_structure(ctx: TrialContext, backbone: torch.nn.Module, budget: int) 
             metrics.update(alpha_step(step))
         return metrics
 
+    sizes = [c.size for c in cands]
+    phase_box: list[Any] = []  # the phase, once built (the diagnostics evaluate through it)
+
+    def gate_diagnostics(step: int, supernet_score: float) -> dict[str, float]:
+        """How decided the gates are at this evaluation (cheap); with
+        ``search_discrete_eval``, also the dev score of the supernet cut to the structure
+        the greedy pick would take now, and the gap to the supernet's (one more dev pass)."""
+        found = gate_concentration(list(net.probabilities().values()), sizes)
+        found["structure_updates"] = float(max(0, step - cfg.alpha_warmup_steps))
+        if cfg.search_discrete_eval:
+            net.fixed_z = net.discrete_gates(net.discretize())
+            _, discrete_score, _ = phase_box[0].evaluate()
+            net.fixed_z = None
+            found["discrete_dev_score"] = discrete_score
+            found["discretisation_gap"] = supernet_score - discrete_score
+        return found
+
     # the alpha optimiser is stepped only by the alpha step; the phase just checkpoints it
     phase = ctx.phase(
         "search",
@@ -105,7 +122,9 @@ def search_structure(ctx: TrialContext, backbone: torch.nn.Module, budget: int) 
         step_metrics=lambda: {"expected_size": net.expected_size(), "budget": float(budget)},
         aux_optimizers=[a_opt],
         aux_schedulers=[a_sched],
+        after_eval=gate_diagnostics,
     )
+    phase_box.append(phase)
     outcome, _ = phase.run()
     chosen = net.discretize()
     probabilities = net.probabilities()
@@ -116,6 +135,7 @@ def search_structure(ctx: TrialContext, backbone: torch.nn.Module, budget: int) 
     net.fixed_z = None
     diagnostics["discrete_dev_score"] = discrete_score
     diagnostics["discretisation_gap"] = outcome.best_score - discrete_score
+    diagnostics["structure_updates"] = float(max(0, cfg.search_steps - cfg.alpha_warmup_steps))
     net.remove()
     done = {
         "search_diagnostics": diagnostics,

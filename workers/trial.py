@@ -190,6 +190,7 @@ def run_trial(cfg: TrialConfig, callback: Callback = None) -> TrialResult:
         expected_size_trajectory=[(int(s), float(v)) for s, v in info.get("trajectory", [])],
         search_dev=dict(info.get("search_dev", {})),
         search_diagnostics=dict(info.get("search_diagnostics", {})),
+        records=dict(info.get("records", {})),
         dev=outcome.best_metrics,
         test=test_metrics,
         dev_score=outcome.best_score,

@@ -64,6 +64,10 @@ class TrialConfig(BaseModel):
     # discretisation can never keep them, yet in the search they hold expected budget
     # (at 0.002% of MiniLM, 75% of the space's parameters sit in such candidates)
     search_fittable_only: bool = False
+    # at every search evaluation, also score the supernet cut to the structure the greedy
+    # pick would take then (the discretisation gap along the search; one more dev pass per
+    # evaluation). The gate concentration is logged at every evaluation regardless
+    search_discrete_eval: bool = False
     # the adapter's bottleneck width for manual/adapter (None = the adapter kind's default,
     # search_space/deltas/adapter.py)
     adapter_width: int | None = None
@@ -130,6 +134,8 @@ class TrialResult:
     # score of the searched supernet cut to the discrete structure (discrete_dev_score;
     # discretisation_gap = search dev score - discrete dev score, in score units)
     search_diagnostics: dict[str, float] = field(default_factory=dict)
+    # identifiers a method records beside its structure (random-mask: mask_sha256)
+    records: dict[str, str] = field(default_factory=dict)
 
     @property
     def budget_fraction(self) -> float:

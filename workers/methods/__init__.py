@@ -21,6 +21,7 @@ from workers.methods.finetune import Finetune
 from workers.methods.manual import Manual
 from workers.methods.peft_adalora import PeftAdaLora
 from workers.methods.peft_lora import PeftLora
+from workers.methods.random_mask import RandomMaskMethod
 from workers.methods.random_structure import RandomStructure
 from workers.methods.registry import (
     applies_to,
@@ -35,6 +36,7 @@ from workers.methods.registry import (
 )
 from workers.methods.s3delta import S3Delta
 from workers.methods.transfer import Transfer
+from workers.methods.uniform import Uniform
 
 register(S3Delta())
 register(RandomStructure())
@@ -43,6 +45,8 @@ register(Manual())
 register(PeftAdaLora())
 register(PeftLora())
 register(Transfer())
+register(Uniform())
+register(RandomMaskMethod())
 
 # the method the project is about, and the control it is compared with
 SEARCHED_METHOD = S3Delta.family

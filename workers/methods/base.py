@@ -51,6 +51,7 @@ SEARCH_PHASE_FIELDS = frozenset(
         "search_epochs",
         "search_eval_examples",
         "search_fittable_only",
+        "search_discrete_eval",
     }
 )
 # fields of methods that train delta modules on a frozen backbone

@@ -1,0 +1,329 @@
+"""Issue 20, "Decide it": does a searched structure beat random and the cheap strong
+layouts when the search runs as long as the reference's?
+
+Stages, run in this order (each resumable; every trial appends one JSONL row to
+``benchmarks/results/decide_it.jsonl`` the moment it finishes, a rerun skips done keys):
+
+- ``diag``: one seed, SST-2 at 0.01%, s3delta searching for the reference's full 5,110
+  structure updates, scoring the supernet cut to its discrete structure at every
+  evaluation: the share of the budget above p = 0.5, the entropy and the discretisation
+  gap along the search (what the search length is chosen from).
+- ``pilot``: 2 seeds (1001, 1002; never the main seeds) at 0.01% on SST-2: s3delta,
+  random, uniform, and random-mask at three learning rates. Dev only: it picks
+  random-mask's lr and checks the settings.
+- ``sst2``: SST-2 at 0.002% and 0.01%, seeds 1-10 (seed-major: a partial run holds whole
+  seeds), s3delta, random, uniform, random-mask, paired by seed.
+- ``cola``: the second task at 0.01%, seeds 1-8, same methods.
+
+Every trial goes through `workers.trial.run_trial` with the recorded config. Lengths:
+the reference (thunlp/S3Delta, checked in its code) makes one structure update per step
+on half of train: 5,110 on SST-2 (5 epochs, batch 32, 65,349 train) and 2,010 on CoLA.
+Here: at least a third of that, i.e. 1,700 structure updates on SST-2 and 670 on CoLA
+(CoLA uses 1,000 so fine-tuning has time to learn it), with a retrain as long, batch 16.
+
+    python benchmarks/decide_it.py --stage diag --stage pilot --parallel 2   # run / resume
+    python benchmarks/decide_it.py --summarise                               # decide_it.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from jsonl_runs import read_rows, run_with_sources
+
+RESULTS = Path(__file__).parent / "results"
+NAME = "decide_it"
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+METHODS = ("s3delta", "random", "uniform", "random-mask")
+BASELINES = ("random", "uniform", "random-mask")
+# reference structure updates (thunlp/S3Delta scripts; /work notes in the README)
+REFERENCE_UPDATES = {"glue/sst2": 5110, "glue/cola": 2010}
+
+COMMON: dict[str, Any] = dict(
+    max_eval_examples=None,  # dev (1,000 held out of train) and test are never capped
+    batch_size=16,
+    delta_lr=1e-2,
+    head_lr=1e-2,
+    structure_lr=0.1,  # the reference's, decayed linearly to 0, temperature 1
+    search_discrete_eval=True,
+    num_threads=1,
+)
+TASKS: dict[str, dict[str, Any]] = {
+    # 30,000 training sentences (15,000 per search half): 1,700 steps of 16 see each about
+    # twice, instead of 2,000 sentences seen 14 times
+    "glue/sst2": dict(
+        max_length=64,
+        max_train_examples=30_000,
+        search_steps=1700,
+        retrain_steps=1700,
+        eval_every=170,
+    ),
+    "glue/cola": dict(
+        max_length=64,
+        max_train_examples=None,
+        search_steps=1000,
+        retrain_steps=1000,
+        eval_every=100,
+    ),
+}
+# random-mask's learning rate: candidates in the pilot, the winner on pilot dev in MAIN
+MASK_LRS = (3e-3, 1e-2, 3e-2)
+# chosen on pilot dev (summarise prints the pilot table); None until the pilot has run
+MASK_LR: float | None = None
+
+
+def _cell(stage: str, task: str, method: str, budget: str, seed: int, **settings: Any) -> dict:
+    return dict(
+        stage=stage,
+        task=task,
+        method=method,
+        budget=budget,
+        seed=seed,
+        settings=settings,
+        source=None,
+    )
+
+
+def grid(stage: str) -> list[dict[str, Any]]:
+    """The cells of one stage, in the order they should run."""
+    if stage == "diag":
+        return [
+            _cell(
+                "diag",
+                "glue/sst2",
+                "s3delta",
+                "0.01%",
+                1001,
+                search_steps=REFERENCE_UPDATES["glue/sst2"],
+                eval_every=170,
+            )
+        ]
+    if stage == "pilot":
+        cells = []
+        for seed in (1001, 1002):
+            for method in ("s3delta", "random", "uniform"):
+                cells.append(_cell("pilot", "glue/sst2", method, "0.01%", seed))
+            for lr in MASK_LRS:
+                cells.append(_cell("pilot", "glue/sst2", "random-mask", "0.01%", seed, delta_lr=lr))
+        return cells
+    if stage in ("sst2", "cola"):
+        if MASK_LR is None:
+            raise SystemExit(f"--stage {stage}: set MASK_LR from the pilot first (--summarise)")
+        task, budgets, seeds = (
+            ("glue/sst2", ("0.01%", "0.002%"), range(1, 11))
+            if stage == "sst2"
+            else ("glue/cola", ("0.01%",), range(1, 9))
+        )
+        return [
+            _cell(
+                stage,
+                task,
+                method,
+                budget,
+                seed,
+                **({"delta_lr": MASK_LR} if method == "random-mask" else {}),
+            )
+            for seed in seeds
+            for budget in budgets
+            for method in METHODS
+        ]
+    raise SystemExit(f"--stage {stage!r}: use diag, pilot, sst2 or cola")
+
+
+def key(cell: dict[str, Any]) -> str:
+    extra = ",".join(f"{k}={v}" for k, v in sorted(cell["settings"].items()))
+    return (
+        f"{cell['stage']}|{cell['task']}|{cell['method']}|{cell['budget']}|{cell['seed']}|{extra}"
+    )
+
+
+def trial_config(cell: dict[str, Any]) -> Any:
+    from workers.trial_types import TrialConfig
+
+    return TrialConfig(
+        data_dir=str(DATA),
+        task=cell["task"],
+        method=cell["method"],
+        budget=cell["budget"],
+        seed=cell["seed"],
+        cache_dir=str(RESULTS.parent / ".cache" / "encoded"),
+        **{**COMMON, **TASKS[cell["task"]], **cell["settings"]},
+    )
+
+
+def run_one(cell: dict[str, Any]) -> dict[str, Any]:
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import tempfile
+
+    from workers.trial import run_trial
+
+    along: list[dict[str, float]] = []  # the search's metrics at each evaluation
+
+    def on_event(event: Any) -> None:
+        if event.phase == "search" and "dev_score" in event.metrics:
+            along.append({"step": event.step, **event.metrics})
+
+    cfg = trial_config(cell)
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="decide-it-") as out:
+        r = run_trial(cfg.model_copy(update={"output_dir": out}), on_event)
+    return {
+        "key": key(cell),
+        **{k: v for k, v in cell.items() if k != "source"},
+        "config": r.config,
+        "dev_score": r.dev_score,
+        "test_score": r.test_score,
+        "dev": r.dev,
+        "test": r.test,
+        "n_test": r.split_sizes.get("test"),
+        "split_sizes": r.split_sizes,
+        "search_steps": r.config["search_steps"] if cell["method"] == "s3delta" else 0,
+        "retrain_steps": r.config["retrain_steps"],
+        "search_dev": r.search_dev,
+        "search_diagnostics": r.search_diagnostics,
+        "search_along": along,
+        "delta_params": r.delta_params,
+        "budget_params": r.budget_params,
+        "records": r.records,
+        "structure": [f"{e['path']}:{e['kind']}" for e in (r.structure or {}).get("entries", [])],
+        "top_p": sorted((r.probabilities or {}).values(), reverse=True)[:5],
+        "cpu_s": r.cost.get("cpu_s"),
+        "wall_time_s": r.wall_time_s,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "elapsed_s": time.time() - started,
+    }
+
+
+def _line(row: dict[str, Any]) -> str:
+    return (
+        f"{row['key']}: dev {row['dev_score']:.4f} test {row['test_score']:.4f} "
+        f"size {row['delta_params']} ({row['wall_time_s']:.0f}s)"
+    )
+
+
+def run(stages: list[str], parallel: int) -> None:
+    cells = [c for stage in stages for c in grid(stage)]
+    path = RESULTS / f"{NAME}.jsonl"
+    done = {r["key"] for r in read_rows(path)}
+    print(
+        f"{sum(key(c) in done for c in cells)} done, "
+        f"{sum(key(c) not in done for c in cells)} to run",
+        flush=True,
+    )
+    run_with_sources(
+        run_one, cells, path, parallel=parallel, key=key, job=lambda c, _: c, describe=_line
+    )
+
+
+def _method_label(row: dict[str, Any]) -> str:
+    """random-mask rows of the pilot are told apart by their lr."""
+    lr = row["settings"].get("delta_lr")
+    return f"{row['method']}@{lr:g}" if row["stage"] == "pilot" and lr else row["method"]
+
+
+def summarise() -> dict[str, Any]:
+    """decide_it.json (paired rows s3delta - each baseline, per task and budget of the main
+    stages) and decide_it.md (those, the pilot's dev table and the diagnostics along the
+    long search)."""
+    from orchestrator.results.paired import paired_stats
+
+    rows = read_rows(RESULTS / f"{NAME}.jsonl")
+    out: dict[str, Any] = {"rows": [], "pilot": [], "diag": [], "common": COMMON, "tasks": TASKS}
+    lines = ["# Decide it (issue 20): paired differences in points, s3delta - baseline", ""]
+    lines += ["| task | budget | vs | split | n seeds | n test | mean [95% CI] | p (t) | W/T/L |"]
+    lines += ["|---|---|---|---|---|---|---|---|---|"]
+    main = [r for r in rows if r["stage"] in ("sst2", "cola")]
+    by = {(r["task"], r["budget"], r["method"], r["seed"]): r for r in main}
+    for task, budget in sorted({(r["task"], r["budget"]) for r in main}):
+        for base in BASELINES:
+            for split in ("test_score", "dev_score"):
+                seeds = sorted(
+                    s
+                    for (t, b, m, s) in by
+                    if (t, b, m) == (task, budget, "s3delta") and (task, budget, base, s) in by
+                )
+                if len(seeds) < 2:
+                    continue
+                a = [100 * by[(task, budget, "s3delta", s)][split] for s in seeds]
+                b = [100 * by[(task, budget, base, s)][split] for s in seeds]
+                st = paired_stats(a, b)
+                ref = by[(task, budget, "s3delta", seeds[0])]
+                row = {
+                    "task": task,
+                    "budget": budget,
+                    "method": "s3delta",
+                    "baseline": base,
+                    "split": split[:-6],
+                    "n_seeds": st.n,
+                    "n_test": ref["n_test"],
+                    "mean_diff": round(st.mean, 3),
+                    "ci_low": round(st.ci_low, 3),
+                    "ci_high": round(st.ci_high, 3),
+                    "p_value": round(st.p_value, 4),
+                    "wins": st.wins,
+                    "ties": st.ties,
+                    "losses": st.losses,
+                    "search_steps": ref["search_steps"],
+                    "retrain_steps": ref["retrain_steps"],
+                    "test": "paired t-test, two-sided, 95% t-interval",
+                }
+                out["rows"].append(row)
+                lines.append(
+                    f"| {task} | {budget} | {base} | {row['split']} | {st.n} | {ref['n_test']} | "
+                    f"{st.mean:+.2f} [{st.ci_low:+.2f}, {st.ci_high:+.2f}] | {st.p_value:.3f} | "
+                    f"{st.wins}/{st.ties}/{st.losses} |"
+                )
+    pilot = [r for r in rows if r["stage"] == "pilot"]
+    if pilot:
+        lines += ["", "## Pilot (SST-2 0.01%, dev only)", "", "| method | seeds | dev mean |"]
+        lines += ["|---|---|---|"]
+        labels = sorted({_method_label(r) for r in pilot})
+        for label in labels:
+            devs = [100 * r["dev_score"] for r in pilot if _method_label(r) == label]
+            mean = sum(devs) / len(devs)
+            out["pilot"].append({"method": label, "n_seeds": len(devs), "dev_mean": mean})
+            lines.append(f"| {label} | {len(devs)} | {mean:.2f} |")
+    for r in (r for r in rows if r["stage"] in ("diag", "pilot") and r["search_along"]):
+        out["diag"].append({"key": r["key"], "along": r["search_along"]})
+    diag = [r for r in rows if r["stage"] == "diag"]
+    if diag:
+        lines += ["", "## Gate diagnostics along the long search (diag stage)", ""]
+        lines += [
+            "| structure updates | dev (supernet) | dev (discrete) | gap | share p>0.5 | "
+            "entropy | top p |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for point in diag[0]["search_along"]:
+            lines.append(
+                f"| {point['structure_updates']:.0f} | {100 * point['dev_score']:.1f} | "
+                f"{100 * point.get('discrete_dev_score', float('nan')):.1f} | "
+                f"{100 * point.get('discretisation_gap', float('nan')):+.1f} | "
+                f"{point['share_p_gt_half']:.2f} | {point['entropy']:.2f} | {point['top_p']:.2f} |"
+            )
+    lines += ["", f"{len(rows)} trials; CPU hours {sum(r['cpu_s'] or 0 for r in rows) / 3600:.1f}"]
+    (RESULTS / f"{NAME}.json").write_text(json.dumps(out, indent=1, default=str) + "\n")
+    (RESULTS / f"{NAME}.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--stage", action="append", default=[], help="diag, pilot, sst2, cola")
+    parser.add_argument("--parallel", type=int, default=2)
+    parser.add_argument("--summarise", action="store_true")
+    args = parser.parse_args()
+    if args.summarise:
+        summarise()
+        return
+    run(args.stage or ["diag", "pilot"], args.parallel)
+
+
+if __name__ == "__main__":
+    main()
