@@ -132,7 +132,7 @@ def _line(row: dict[str, Any]) -> str:
 def summarise(name: str) -> dict[str, Any]:
     """Per arm: paired differences against random and against the baseline arm, on dev
     (what selects) and on test (what is reported), per task and pooled over tasks."""
-    from orchestrator.paired import paired_stats
+    from orchestrator.results.paired import paired_stats
 
     rows = _rows(name)
     by = {(r["task"], r["arm"], r["seed"]): r for r in rows}

@@ -279,8 +279,8 @@ def s3delta_command() -> list[str]:
 
 def _trial_rows(home: Path, sweep: str) -> list[dict[str, Any]]:
     """Each trial's method, seed, status, wall and scores, from the sweep's MLflow store."""
-    from orchestrator.client import Client
     from orchestrator.paths import sqlite_uri
+    from orchestrator.results.client import Client
 
     frame = Client(sqlite_uri(home / "mlflow.db"), "bench-gpu").trials(sweep, phase=None)
     keep = ("method", "seed", "status", "wall_time_s", "dev_score", "test_score")

@@ -210,7 +210,7 @@ def _line(row: dict[str, Any]) -> str:
 
 
 def paired_test_points(rows: dict[tuple, dict], arm: str, base: str, task: str, budget: str) -> Any:
-    from orchestrator.paired import paired_stats
+    from orchestrator.results.paired import paired_stats
 
     a, b = [], []
     for (t, name, bud, seed), row in sorted(rows.items()):

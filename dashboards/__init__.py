@@ -1,4 +1,4 @@
-"""Figures and reports of s3delta sweeps, read through `orchestrator.client.Client`.
+"""Figures and reports of s3delta sweeps, read through `orchestrator.results.client.Client`.
 
 One module per figure: `forest` (paired differences with their intervals),
 `score_vs_budget`, `pareto`, `heatmap` (keep-probabilities and chosen structure),

@@ -13,8 +13,8 @@ import math
 import plotly.graph_objects as go
 
 from dashboards.style import color_of
-from orchestrator.comparison_text import diff_text
-from orchestrator.comparison_types import Comparison, PairedComparison
+from orchestrator.results.comparison_types import Comparison, PairedComparison
+from orchestrator.results.text import diff_text
 
 ROW_PX = 24
 

@@ -16,11 +16,10 @@ import plotly.offline
 
 from dashboards.png_export import write_pngs
 from dashboards.sweep_figures import SweepFigures, sweep_figures
-from orchestrator.client import Client
-from orchestrator.comparison_text import comparison_rows, verdict
-from orchestrator.comparison_types import Comparison
-from orchestrator.costs import SweepCosts
-from orchestrator.results_text import raw_rows
+from orchestrator.results.client import Client
+from orchestrator.results.comparison_types import Comparison
+from orchestrator.results.costs import SweepCosts
+from orchestrator.results.text import comparison_rows, raw_rows, verdict
 
 REPORT_ARTIFACT_DIR = "report"
 

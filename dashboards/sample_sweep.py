@@ -1,6 +1,6 @@
 """A small synthetic sweep written in the documented MLflow layout.
 
-Why: the reader (`orchestrator.client`) and the figures need a real MLflow store to
+Why: the reader (`orchestrator.results.client`) and the figures need a real MLflow store to
 work against before a real sweep has run, and tests need one whose numbers are known.
 The runs are logged with the real MLflow client exactly as docs/design.md
 "MLflow layout" describes; only the numbers are made up. It includes a failed trial

@@ -16,8 +16,8 @@ import plotly.graph_objects as go
 import plotly.offline
 from plotly.subplots import make_subplots
 
-from orchestrator.client import Client
-from orchestrator.subspace_results import (
+from orchestrator.results.client import Client
+from orchestrator.results.subspace import (
     KIND_EXPERIMENT,
     SubspaceTable,
     find_subspace_sweep,

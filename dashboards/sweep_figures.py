@@ -1,4 +1,4 @@
-"""Gather a sweep's data through `orchestrator.client.Client` and build all its figures.
+"""Gather a sweep's data through `orchestrator.results.client.Client` and build all its figures.
 
 Per-run figures (heatmap, trajectory) are drawn for the best-dev s3delta final run
 of each (task, budget) cell, the run whose structure `Client.best_structure` returns.
@@ -22,9 +22,9 @@ from dashboards.heatmap import probability_heatmap_figure
 from dashboards.pareto import pareto_figure
 from dashboards.score_vs_budget import score_vs_budget_figure
 from dashboards.trajectory import TRAJECTORY_KEYS, trajectory_figure
-from orchestrator.client import SEARCHED_METHOD, Client, ResultsError
-from orchestrator.comparison_types import Comparison
-from orchestrator.costs import SweepCosts, sweep_costs
+from orchestrator.results.client import SEARCHED_METHOD, Client, ResultsError
+from orchestrator.results.comparison_types import Comparison
+from orchestrator.results.costs import SweepCosts, sweep_costs
 from workers.methods import RANDOM_METHOD
 from workers.names import safe_name
 
@@ -48,7 +48,7 @@ class SweepFigures:
     gaps: Gaps
     notes: list[str] = field(default_factory=list)
     comparison: Comparison | None = None  # s3delta against its baselines, paired by seed
-    costs: SweepCosts | None = None  # what each cell and the sweep cost (orchestrator.costs)
+    costs: SweepCosts | None = None  # what each cell and the sweep cost (orchestrator.results.costs)
 
 
 def slug(text: str) -> str:

@@ -9,8 +9,8 @@ import re
 import pytest
 
 from dashboards.sweep_figures import slug
-from orchestrator.comparison_metrics import metric_part
 from orchestrator.paths import safe_name as folder_name
+from orchestrator.results.comparison_metrics import metric_part
 from workers.data.encode_cache import _slug as cache_label
 
 TEXTS = [

@@ -32,7 +32,7 @@ def report(
 ) -> None:
     """Write a self-contained HTML report (and PNGs) of a sweep, and log it to MLflow."""
     from dashboards.report import write_report
-    from orchestrator.client import ResultsError
+    from orchestrator.results.client import ResultsError
 
     client = open_client(tracking_uri, experiment)
     target = out or Path("reports") / sweep.replace("/", "_")
@@ -68,7 +68,7 @@ def ui_command(port: int, tracking_uri: str | None = None) -> list[str]:
     With the embedded default store, artifacts uploaded through the UI server go to
     ``<runs dir>/mlartifacts`` rather than the current directory.
     """
-    from orchestrator.client import default_runs_dir, default_tracking_uri
+    from orchestrator.results.client import default_runs_dir, default_tracking_uri
 
     uri = tracking_uri or default_tracking_uri()
     argv = [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri]
@@ -133,7 +133,7 @@ def ui(
     experiment: str = typer.Option("s3delta", "--experiment", help="experiment to open"),
 ) -> None:
     """Start the MLflow UI on the s3delta tracking store (127.0.0.1, one worker); Ctrl-C stops it."""
-    from orchestrator.client import default_tracking_uri, missing_sqlite_store
+    from orchestrator.results.client import default_tracking_uri, missing_sqlite_store
 
     uri = tracking_uri or default_tracking_uri()
     missing = missing_sqlite_store(uri)

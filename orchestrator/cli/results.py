@@ -21,7 +21,7 @@ EXPERIMENT_HELP = "MLflow experiment the sweep was logged to"
 def open_client(tracking_uri: str | None, experiment: str) -> Any:
     """A `Client`, or exit 1 with the reason (e.g. the known experiments) on stderr."""
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    from orchestrator.client import Client, ResultsError
+    from orchestrator.results.client import Client, ResultsError
 
     try:
         return Client(tracking_uri, experiment)
@@ -60,14 +60,14 @@ def results(
     experiment: str = typer.Option("s3delta", "--experiment", help=EXPERIMENT_HELP),
 ) -> None:
     """Print s3delta against its baselines, paired by seed (or, with --raw, every cell's scores)."""
-    from orchestrator.client import ResultsError
+    from orchestrator.results.client import ResultsError
 
     if as_csv and not raw:
         fail("--csv prints the per-cell table: add --raw (the comparison has --json)")
     client = open_client(tracking_uri, experiment)
     subspace = client.subspace_results(sweep)
     if subspace is not None:  # a subspace sweep: its tables per task
-        from orchestrator.subspace_results import format_tables
+        from orchestrator.results.subspace import format_tables
 
         if as_json:
             typer.echo(json.dumps([t.to_dict() for t in subspace], indent=2, default=_plain))
@@ -86,7 +86,7 @@ def results(
 
 
 def _print_raw(sweep: str, table: Any, as_json: bool, as_csv: bool = False) -> None:
-    from orchestrator.results_text import format_raw
+    from orchestrator.results.text import format_raw
 
     if as_json:
         records = [{k: _plain(v) for k, v in row.items()} for row in table.to_dict("records")]
@@ -100,8 +100,8 @@ def _print_raw(sweep: str, table: Any, as_json: bool, as_csv: bool = False) -> N
 
 
 def _print_comparison(sweep: str, comparison: Any, as_json: bool, costs: Any = None) -> None:
-    from orchestrator.comparison_text import format_comparison, verdict
-    from orchestrator.costs import cost_text
+    from orchestrator.results.costs import cost_text
+    from orchestrator.results.text import format_comparison, verdict
 
     if as_json:
         data = {
@@ -130,7 +130,7 @@ def best(
     experiment: str = typer.Option("s3delta", "--experiment", help=EXPERIMENT_HELP),
 ) -> None:
     """Print (or save) the structure of the best-dev s3delta final run of a task and budget."""
-    from orchestrator.client import ResultsError
+    from orchestrator.results.client import ResultsError
 
     client = open_client(tracking_uri, experiment)
     try:
@@ -168,8 +168,8 @@ def export(
 
     PEFT holds LoRA, BitFit and LayerNorm gains; a structure with LRA or adapters exports
     only with --format native, or with --partial (which says what it drops)."""
-    from orchestrator.client import ResultsError
     from orchestrator.quiet import quiet_libraries
+    from orchestrator.results.client import ResultsError
     from search_space.peft_export import PeftExportError
     from search_space.weights import BackboneMismatchError, DeltaFileError
     from workers.export import ExportError, describe
@@ -196,7 +196,7 @@ def export(
 
 def _export_client(run: str, tracking_uri: str | None, experiment: str) -> Any:
     """The client for an export; a local trial folder needs no tracking store."""
-    from orchestrator.client import Client, ResultsError, default_tracking_uri
+    from orchestrator.results.client import Client, ResultsError, default_tracking_uri
 
     if Path(run).expanduser().is_dir():
         try:
@@ -210,7 +210,7 @@ class _FolderOnly:
     """Exports a local trial folder when no tracking store is around (no scores in the card)."""
 
     def export(self, run: str, out_dir: Path, fmt: str, partial: bool) -> Any:
-        from orchestrator.client import ResultsError
+        from orchestrator.results.client import ResultsError
         from workers.export import export_delta
 
         delta = Path(run).expanduser() / "delta.safetensors"

@@ -19,7 +19,7 @@ from typing import Any
 import optuna
 import ray
 
-from orchestrator.comparison_record import record_comparison
+from orchestrator.results.client import record_comparison
 from orchestrator.runner import study as studies
 from orchestrator.runner.cell import CellRunner, Job, trial_dir
 from orchestrator.runner.cluster import RayConnection, check_resources, connect_ray, disconnect_ray

@@ -84,7 +84,8 @@ def home_places(
 
 
 def _sweep_run_status(tracking_uri: str, sweep: str) -> str:
-    from orchestrator.runner.orphans import quote_value, store_exists
+    from orchestrator.results.query import quote
+    from orchestrator.runner.orphans import store_exists
 
     if not store_exists(tracking_uri):
         return "-"
@@ -96,7 +97,7 @@ def _sweep_run_status(tracking_uri: str, sweep: str) -> str:
         return "-"
     runs = client.search_runs(
         experiments,
-        filter_string=f"tags.`s3delta.kind` = 'sweep' and tags.`s3delta.sweep` = {quote_value(sweep)}",
+        filter_string=f"tags.`s3delta.kind` = 'sweep' and tags.`s3delta.sweep` = {quote(sweep)}",
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )

@@ -21,15 +21,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from orchestrator.results.query import quote
 from orchestrator.runner.keys import study_name
 
 INTERRUPTED_ATTR = "s3delta.interrupted"
 INTERRUPTED = "interrupted"
 _KIND_STATUS = {"trial": "FAILED", "cell": "FAILED", "sweep": "KILLED"}
-
-
-def quote_value(value: str) -> str:
-    return "'" + value.replace("'", "\\'") + "'"
 
 
 def store_exists(url: str) -> bool:
@@ -140,7 +137,7 @@ def mlflow_orphans(tracking_uri: str, sweep: str, close: bool) -> list[str]:
     while True:
         batch = client.search_runs(
             experiments,
-            filter_string=f"tags.`s3delta.sweep` = {quote_value(sweep)} and attributes.status = 'RUNNING'",
+            filter_string=f"tags.`s3delta.sweep` = {quote(sweep)} and attributes.status = 'RUNNING'",
             max_results=1000,
             page_token=page,
         )

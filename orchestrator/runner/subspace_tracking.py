@@ -23,15 +23,12 @@ from typing import Any
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.tracking import MlflowClient
 
-from orchestrator.subspace_results import KIND_EXPERIMENT, KIND_SWEEP
+from orchestrator.results.query import quote, search_all
+from orchestrator.results.subspace import KIND_EXPERIMENT, KIND_SWEEP
 
 
 def experiment_key(task: str, seed: int) -> str:
     return f"{task}/seed{seed}"
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "\\'") + "'"
 
 
 def _metrics(values: dict[str, Any]) -> list[Metric]:
@@ -60,15 +57,11 @@ class SubspaceTracker:
         )
 
     def _runs(self, filter_string: str) -> list[Any]:
-        return list(
-            self.client.search_runs(
-                [self.experiment_id], filter_string=filter_string, max_results=5000
-            )
-        )
+        return search_all(self.client, [self.experiment_id], filter_string)
 
     def find_parent(self, sweep: str) -> str | None:
         runs = self._runs(
-            f"tags.`s3delta.kind` = '{KIND_SWEEP}' and tags.`s3delta.sweep` = {_quote(sweep)}"
+            f"tags.`s3delta.kind` = '{KIND_SWEEP}' and tags.`s3delta.sweep` = {quote(sweep)}"
         )
         return runs[0].info.run_id if runs else None
 
@@ -90,7 +83,7 @@ class SubspaceTracker:
 
     def experiment_runs(self, parent_id: str) -> list[Any]:
         return self._runs(
-            f"tags.`mlflow.parentRunId` = {_quote(parent_id)} and "
+            f"tags.`mlflow.parentRunId` = {quote(parent_id)} and "
             f"tags.`s3delta.kind` = '{KIND_EXPERIMENT}'"
         )
 

@@ -11,14 +11,14 @@ sweep counts the trials of earlier drivers too):
 - s3delta cells only: ``diff_vs_random`` (mean paired difference s3delta - random in
   points), ``diff_vs_random_ci_low``/``_ci_high`` (95% t-interval), ``diff_vs_random_p``
   and ``diff_vs_random_n_pairs``;
-- what the cell cost (`orchestrator.costs`): ``cost_cpu_s``, ``cost_gpu_s``, ``cost_wall_s``,
+- what the cell cost (`orchestrator.results.costs`): ``cost_cpu_s``, ``cost_gpu_s``, ``cost_wall_s``,
   ``cost_search_cpu_s`` summed over every trial run of the cell, ``cost_n_trials``, and
   ``cost_peak_rss_mb`` (the largest).
 
 On the sweep run the same figures are named ``cell/<task>/<method>/<budget>/<figure>``
-(parts made MLflow-safe as in `orchestrator.comparison_metrics`), with the sweep's total
+(parts made MLflow-safe as in `orchestrator.results.comparison_metrics`), with the sweep's total
 cost ``cost/total/<figure>`` and the cost per point gained over random
-``cost/<task>/<budget>/cpu_s_per_point`` (`orchestrator.costs.cost_metrics`).
+``cost/<task>/<budget>/cpu_s_per_point`` (`orchestrator.results.costs.cost_metrics`).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ import logging
 import math
 from typing import Any
 
-from orchestrator.comparison_metrics import metric_part
-from orchestrator.costs import cost_metrics
+from orchestrator.results.comparison_metrics import metric_part
+from orchestrator.results.costs import cost_metrics
 from workers.methods import RANDOM_METHOD as RANDOM
 from workers.methods import SEARCHED_METHOD as SEARCHED
 
@@ -98,7 +98,7 @@ def cell_summaries(client: Any, sweep: str) -> dict[CellId, dict[str, float]]:
 
 
 def _add_costs(summaries: dict[CellId, dict[str, float]], cells: Any) -> None:
-    """Each cell's cost figures as ``cost_<figure>`` (from `orchestrator.costs.cell_costs`)."""
+    """Each cell's cost figures as ``cost_<figure>`` (from `orchestrator.results.costs.cell_costs`)."""
     for row in cells.to_dict("records"):
         ident = (str(row["task"]), str(row["method"]), str(row["budget"]))
         figures = {
@@ -127,7 +127,7 @@ def log_summaries(
 
     ``close``: end those cell runs FINISHED. Never raises: the trials are recorded and
     `s3delta report` can redo a summary, so a failure here is only a warning."""
-    from orchestrator.client import Client
+    from orchestrator.results.client import Client
 
     try:
         client = Client(tracker.tracking_uri, tracker.experiment_name)

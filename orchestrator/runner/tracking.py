@@ -31,9 +31,10 @@ from mlflow.tracking import MlflowClient
 
 from orchestrator.mlflow_links import SHARED_VIEW_TAG, shared_view_state
 from orchestrator.paths import redact_url
+from orchestrator.results.query import quote, search_all
+from orchestrator.results.structure_metrics import structure_metrics
 from orchestrator.runner.keys import TrialKey
 from orchestrator.runner.outcome import RecordedTrial, TrialOutcome
-from orchestrator.structure_metrics import structure_metrics
 from workers.trial_types import TrialConfig, TrialResult
 
 PARAM_MAX = 6000
@@ -56,10 +57,6 @@ LOCAL_TAG = "s3delta.local."
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 INTERRUPTED = "interrupted"
 VERSIONED_PACKAGES = ("s3delta", "torch", "transformers", "ray", "optuna", "mlflow", "peft")
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "\\'") + "'"
 
 
 def package_versions() -> dict[str, str]:
@@ -130,7 +127,7 @@ class SweepTracker:
         runs = self.client.search_runs(
             [self.experiment_id],
             filter_string=(
-                f"tags.`s3delta.kind` = 'sweep' and tags.`s3delta.sweep` = {_quote(sweep)}"
+                f"tags.`s3delta.kind` = 'sweep' and tags.`s3delta.sweep` = {quote(sweep)}"
             ),
             order_by=["attributes.start_time DESC"],
             max_results=1,
@@ -187,10 +184,10 @@ class SweepTracker:
         runs = self.client.search_runs(
             [self.experiment_id],
             filter_string=(
-                f"tags.`s3delta.kind` = 'cell' and tags.`s3delta.sweep` = {_quote(sweep)} "
-                f"and tags.`s3delta.task` = {_quote(task)} and "
-                f"tags.`s3delta.method` = {_quote(method)} and "
-                f"tags.`s3delta.budget` = {_quote(budget)}"
+                f"tags.`s3delta.kind` = 'cell' and tags.`s3delta.sweep` = {quote(sweep)} "
+                f"and tags.`s3delta.task` = {quote(task)} and "
+                f"tags.`s3delta.method` = {quote(method)} and "
+                f"tags.`s3delta.budget` = {quote(budget)}"
             ),
             order_by=["attributes.start_time DESC"],
             max_results=1,
@@ -228,7 +225,7 @@ class SweepTracker:
         closed = 0
         for kind in ("trial", "cell"):
             for run in self._all_runs(
-                f"tags.`s3delta.kind` = '{kind}' and tags.`s3delta.sweep` = {_quote(sweep)} "
+                f"tags.`s3delta.kind` = '{kind}' and tags.`s3delta.sweep` = {quote(sweep)} "
                 "and attributes.status = 'RUNNING'"
             ):
                 run_id = run.info.run_id
@@ -244,16 +241,7 @@ class SweepTracker:
         return closed
 
     def _all_runs(self, filter_string: str) -> list[Any]:
-        found: list[Any] = []
-        page = None
-        while True:
-            runs = self.client.search_runs(
-                [self.experiment_id], filter_string=filter_string, max_results=1000, page_token=page
-            )
-            found.extend(runs)
-            page = runs.token
-            if not page:
-                return found
+        return search_all(self.client, [self.experiment_id], filter_string)
 
     # -- child runs -------------------------------------------------------------------
     def recorded(self, sweep: str) -> dict[str, RecordedTrial]:
@@ -265,7 +253,7 @@ class SweepTracker:
         rank: dict[str, int] = {"FINISHED": 3, "KILLED": 2, "FAILED": 1}
         found: dict[str, RecordedTrial] = {}
         runs = self._all_runs(
-            f"tags.`s3delta.kind` = 'trial' and tags.`s3delta.sweep` = {_quote(sweep)}"
+            f"tags.`s3delta.kind` = 'trial' and tags.`s3delta.sweep` = {quote(sweep)}"
         )
         for run in sorted(runs, key=lambda r: r.info.start_time or 0):
             key = run.data.tags.get("s3delta.key")
@@ -333,7 +321,7 @@ class SweepTracker:
         runs = self.client.search_runs(
             [self.experiment_id],
             filter_string=(
-                f"tags.`s3delta.key` = {_quote(key.text)} and attributes.status != 'FINISHED'"
+                f"tags.`s3delta.key` = {quote(key.text)} and attributes.status != 'FINISHED'"
             ),
             order_by=["attributes.start_time DESC"],
             max_results=1,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from dashboards.sample_sweep import SampleSweep, write_sample_sweep
-from orchestrator.client import Client
+from orchestrator.results.client import Client
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,7 @@ from selenium.webdriver.common.by import By
 from dashboards.report import ReportFiles, write_report
 from dashboards.sample_sweep import SampleSweep
 from orchestrator.cli.report import ui_command
-from orchestrator.client import Client
+from orchestrator.results.client import Client
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")

@@ -14,7 +14,7 @@ from dashboards.pareto import pareto_figure, pareto_front
 from dashboards.sample_sweep import SampleSweep
 from dashboards.score_vs_budget import MEAN_PANEL, score_vs_budget_figure, summarise
 from dashboards.trajectory import trajectory_figure
-from orchestrator.client import Client
+from orchestrator.results.client import Client
 
 STD_OF_OFFSETS = 0.0360555
 

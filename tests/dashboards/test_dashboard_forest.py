@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from dashboards.forest import forest_figure, row_label
-from orchestrator.client import Client
-from orchestrator.comparison_types import Comparison
+from orchestrator.results.client import Client
+from orchestrator.results.comparison_types import Comparison
 from tests.compare_store import write_compare_store
 
 

@@ -15,7 +15,7 @@ from dashboards.pareto import pareto_figure
 from dashboards.report import write_report
 from dashboards.sample_sweep import SampleSweep
 from orchestrator.cli import app
-from orchestrator.client import Client
+from orchestrator.results.client import Client
 
 
 def test_heatmap_colours_span_the_probabilities_and_the_axis_says_so() -> None:

@@ -14,7 +14,7 @@ from dashboards.png_export import NO_PNG_PREFIX, find_browser
 from dashboards.report import ReportFiles, write_report
 from dashboards.sample_sweep import SampleSweep
 from orchestrator.cli import app
-from orchestrator.client import Client
+from orchestrator.results.client import Client
 
 FIGURE_STEMS = {"forest", "score_vs_budget", "pareto", "budget_split"} | {
     f"{kind}_{task}_{budget}"

@@ -193,7 +193,7 @@ def _submit_sweep_job(
 def test_sweep_job_on_local_cluster(
     local_cluster: LocalCluster, tiny_bert_dir: Path, tmp_path: Path
 ) -> None:
-    from orchestrator.client import Client
+    from orchestrator.results.client import Client
 
     name = f"lc-sweep-{uuid.uuid4().hex[:8]}"
     sweep = _render_sweep(
@@ -245,7 +245,7 @@ def test_subspace_sweep_job_on_local_cluster(
 ) -> None:
     """A `subspace:` sweep submitted with `ray job submit` runs on the cluster's workers
     and lands in the cluster's MLflow server as a subspace sweep."""
-    from orchestrator.client import Client
+    from orchestrator.results.client import Client
 
     name = f"lc-subspace-{uuid.uuid4().hex[:8]}"
     sweep = tmp_path / f"{name}.yaml"

@@ -70,7 +70,7 @@ def test_the_plain_progress_line_names_tuning_and_final_counts_once() -> None:
 
 
 def test_results_and_client_from_another_directory_write_nothing(elsewhere: Path) -> None:
-    from orchestrator.client import Client, ResultsError
+    from orchestrator.results.client import Client, ResultsError
 
     result = CliRunner().invoke(app, ["results", "demo"])
     assert result.exit_code == 1

@@ -13,14 +13,14 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from dashboards.sample_sweep import SampleSweep, write_sample_sweep
-from orchestrator.client import (
+from orchestrator.locations import with_installed_driver
+from orchestrator.results.client import (
     Client,
     ResultsError,
     UnknownSweepError,
     default_runs_dir,
     default_tracking_uri,
 )
-from orchestrator.locations import with_installed_driver
 
 STD_OF_OFFSETS = 0.0360555  # sqrt(((-.03)^2 + (-.01)^2 + .04^2) / 2)
 

@@ -21,11 +21,10 @@ import pytest
 from typer.testing import CliRunner
 
 from orchestrator.cli import app
-from orchestrator.client import Client
-from orchestrator.comparison_metrics import comparison_metrics, metric_part
-from orchestrator.comparison_record import record_comparison
-from orchestrator.comparison_types import Comparison, PairedComparison
-from orchestrator.paired import paired_stats
+from orchestrator.results.client import Client, record_comparison
+from orchestrator.results.comparison_metrics import comparison_metrics, metric_part
+from orchestrator.results.comparison_types import Comparison, PairedComparison
+from orchestrator.results.paired import paired_stats
 from tests.compare_store import CompareStore, write_compare_store
 
 

@@ -20,8 +20,8 @@ from test_run_support import (
     trial_runs,
 )
 
-from orchestrator.comparison_types import Comparison, PairedComparison
-from orchestrator.costs import cell_costs, per_point, sweep_total
+from orchestrator.results.comparison_types import Comparison, PairedComparison
+from orchestrator.results.costs import cell_costs, per_point, sweep_total
 
 EXPERIMENT = "e2e-costs"
 
@@ -133,7 +133,7 @@ def test_the_report_shows_each_cell_the_total_and_what_the_search_bought() -> No
     import pandas as pd
 
     from dashboards.report import _costs_html
-    from orchestrator.costs import sweep_costs
+    from orchestrator.results.costs import sweep_costs
 
     rows = [
         {"task": "a", "method": "s3delta", "budget": "1%", "cost_cpu_s": 30.0, "cost_wall_s": 40.0},

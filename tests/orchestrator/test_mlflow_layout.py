@@ -14,11 +14,11 @@ import pytest
 from test_run_support import trial_result
 
 from orchestrator.mlflow_links import experiment_url, run_url
+from orchestrator.results.structure_metrics import structure_metrics
 from orchestrator.runner.keys import TrialKey
 from orchestrator.runner.outcome import TrialOutcome
 from orchestrator.runner.summary import log_summaries
 from orchestrator.runner.tracking import LOCAL_SETTINGS, SweepTracker
-from orchestrator.structure_metrics import structure_metrics
 from workers.trial_types import TrialConfig
 
 

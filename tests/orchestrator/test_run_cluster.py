@@ -75,7 +75,7 @@ def test_job_submit_records_every_trial_once_with_artifacts(
 
         from mlflow.tracking import MlflowClient
 
-        from orchestrator.client import Client
+        from orchestrator.results.client import Client
 
         client = Client(tracking_uri, EXPERIMENT)
         table = client.trials(SWEEP, phase=None)

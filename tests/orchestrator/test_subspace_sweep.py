@@ -16,7 +16,7 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from orchestrator.cli import app
-from orchestrator.client import Client
+from orchestrator.results.client import Client
 from orchestrator.runner import SweepAlreadyRunError
 from orchestrator.runner.subspace_sweep import run_subspace_sweep_file
 from orchestrator.sweep import SweepValidationError

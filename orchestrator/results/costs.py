@@ -11,7 +11,7 @@ cost of its last attempt.
 - Sweep total: the sums over the cells (so cells add up to the sweep, and trials to cells).
 - Cost per point over random, per task and budget: (CPU-seconds of the s3delta cell -
   those of the random cell at the same task and budget) / mean paired gain of s3delta over
-  random in points (`orchestrator.comparison`). That is what the search bought. No gain
+  random in points (`orchestrator.results.comparison`). That is what the search bought. No gain
   (a difference <= 0) has no cost per point: it is left empty and says so. Pooled over
   tasks per budget with the pooled paired gain where the comparison has one.
 """
@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from orchestrator.comparison_types import Comparison
+from orchestrator.results.comparison_types import Comparison
 
 KEYS = ["task", "method", "budget"]
 # summed per cell and sweep: trial metric -> cell figure

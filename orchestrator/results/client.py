@@ -9,6 +9,7 @@ rather than MLflow's ``tags.s3delta.task`` / ``metrics.test_score``.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import shutil
 import tempfile
@@ -22,14 +23,16 @@ from mlflow.entities import Metric, Run
 from mlflow.tracking import MlflowClient
 
 from orchestrator import paths
-from orchestrator.comparison import compare_scores
-from orchestrator.comparison_metrics import comparison_metrics
-from orchestrator.comparison_types import Comparison, SeedScore
+from orchestrator.results.comparison import budget_key, compare_scores
+from orchestrator.results.comparison_metrics import comparison_metrics, metric_part
+from orchestrator.results.comparison_types import Comparison, SeedScore
+from orchestrator.results.costs import SweepCosts, cost_metrics, sweep_costs
+from orchestrator.results.query import KIND_TAG, SWEEP_TAG, TAG, quote, search_all, tags_filter
 from search_space.budget import BudgetError, parse_budget
 from search_space.structure import Structure
 from workers.methods import RANDOM_METHOD, SEARCHED_METHOD
 
-TAG = "s3delta."
+log = logging.getLogger(__name__)
 TRIAL_TAGS = ("sweep", "task", "method", "budget", "seed", "phase")
 TRIAL_BASE_COLUMNS = ["run_id", "status", "start_time", "end_time", *TRIAL_TAGS]
 
@@ -72,11 +75,6 @@ def missing_sqlite_store(tracking_uri: str) -> Path | None:
     return path
 
 
-def _quote(value: str) -> str:
-    """Quote a value for an MLflow filter string."""
-    return "'" + value.replace("'", "\\'") + "'"
-
-
 def _same_budget(a: str, b: str) -> bool:
     """Budget texts are equal if they parse to the same budget ("2e4" == "20000")."""
     if a.strip() == b.strip():
@@ -101,15 +99,6 @@ def _test_capped(row: dict[str, Any]) -> bool:
         return False
     expected = validation if train >= 10_000 else validation / 2
     return n_test < 0.9 * expected
-
-
-def _budget_order(text: str) -> tuple[int, float]:
-    """Sort key for budget texts: relative, then absolute, then anything else ("none")."""
-    try:
-        spec = parse_budget(text)
-    except BudgetError:
-        return (2, 0.0)
-    return (0 if spec.kind == "relative" else 1, spec.value)
 
 
 def _latest_finished(trials: pd.DataFrame) -> pd.DataFrame:
@@ -164,20 +153,11 @@ class Client:
     # ---- raw searches -------------------------------------------------------------
     def _search(self, filter_string: str) -> list[Run]:
         """All runs matching a filter, following MLflow's pagination."""
-        runs: list[Run] = []
-        token: str | None = None
-        while True:
-            page = self.mlflow.search_runs(
-                [self.experiment_id], filter_string=filter_string, page_token=token
-            )
-            runs.extend(page)
-            token = page.token
-            if not token:
-                return runs
+        return search_all(self.mlflow, [self.experiment_id], filter_string)
 
     def _sweep_run(self, sweep: str) -> Run:
         """The parent run of a sweep, or an error listing the known sweeps."""
-        runs = self._search(f"tags.`{TAG}kind` = 'sweep' and tags.`{TAG}sweep` = {_quote(sweep)}")
+        runs = self._search(tags_filter({KIND_TAG: "sweep", SWEEP_TAG: sweep}))
         if not runs:
             known = sorted(self.sweeps()["name"])
             raise UnknownSweepError(
@@ -188,9 +168,9 @@ class Client:
 
     # ---- tables -------------------------------------------------------------------
     def subspace_results(self, sweep: str) -> list[Any] | None:
-        """Per-task tables of a subspace sweep (`orchestrator.subspace_results`), or None
+        """Per-task tables of a subspace sweep (`orchestrator.results.subspace`), or None
         when ``sweep`` is not a subspace sweep."""
-        from orchestrator.subspace_results import find_subspace_sweep, subspace_tables
+        from orchestrator.results.subspace import find_subspace_sweep, subspace_tables
 
         parent = find_subspace_sweep(self.mlflow, self.experiment_id, sweep)
         return None if parent is None else subspace_tables(self.mlflow, self.experiment_id, parent)
@@ -228,9 +208,8 @@ class Client:
         if phase not in ("final", "tune", None):
             raise ResultsError(f"phase {phase!r} is not one of 'final', 'tune' or None (both)")
         self._sweep_run(sweep)
-        query = f"tags.`{TAG}kind` = 'trial' and tags.`{TAG}sweep` = {_quote(sweep)}"
-        if phase is not None:
-            query += f" and tags.`{TAG}phase` = {_quote(phase)}"
+        tags = {KIND_TAG: "trial", SWEEP_TAG: sweep}
+        query = tags_filter(tags if phase is None else {**tags, f"{TAG}phase": phase})
         rows = []
         for run in self._search(query):
             row: dict[str, Any] = {
@@ -283,7 +262,7 @@ class Client:
         frame = pd.DataFrame(rows)
         if frame.empty:
             return pd.DataFrame(columns=[*keys, "n_seeds", "n_failed", "test_score_mean"])
-        frame["_order"] = frame["budget"].map(_budget_order)
+        frame["_order"] = frame["budget"].map(budget_key)
         frame = frame.sort_values(["task", "method", "_order"], ignore_index=True)
         return frame.drop(columns="_order")
 
@@ -322,17 +301,14 @@ class Client:
 
         Per task and budget: mean paired difference in points, its 95% t-interval,
         paired t-test and Wilcoxon p, wins/ties/losses, missing pairs, % of fine-tuning;
-        then rows pooled over tasks (see `orchestrator.comparison`).
+        then rows pooled over tasks (see `orchestrator.results.comparison`).
         """
         return compare_scores(self.seed_scores(sweep), method=method, baseline=baseline)
 
-    def costs(self, sweep: str, comparison: Comparison | None = None) -> Any:
+    def costs(self, sweep: str, comparison: Comparison | None = None) -> SweepCosts:
         """What the sweep cost: per cell, in total, and per point gained over random
-        (`orchestrator.costs.SweepCosts`); ``comparison`` defaults to `compare` against
-        random (none when too few runs finished to pair)."""
-        from orchestrator.costs import sweep_costs
-        from workers.methods import RANDOM_METHOD
-
+        (`orchestrator.results.costs.SweepCosts`); ``comparison`` defaults to `compare`
+        against random (none when too few runs finished to pair)."""
         if comparison is None:
             try:
                 comparison = self.compare(sweep, baseline=RANDOM_METHOD)
@@ -360,7 +336,7 @@ class Client:
         if cell.empty:
             raise ResultsError(
                 f"sweep {sweep!r} has no final {method} run for task {task!r} at budget "
-                f"{budget!r}; budgets with one: {sorted(set(of_task['budget']), key=_budget_order)}"
+                f"{budget!r}; budgets with one: {sorted(set(of_task['budget']), key=budget_key)}"
             )
         done = cell[(cell["status"] == "FINISHED") & cell["dev_score"].notna()]
         if done.empty:
@@ -426,16 +402,14 @@ class Client:
         )
         return frame.sort_values(["step", "timestamp"], ignore_index=True)
 
-    # ---- write side (load_delta, export) ------------------------------------------
-    # Reserved: `load_delta` and `export` are added here by the orchestrator's owner.
-
+    # ---- write side: reports on the sweep run, trained deltas -------------------------
     def log_comparison(
         self, sweep: str, comparison: Comparison | None = None, run_id: str | None = None
     ) -> dict[str, float]:
         """Log the comparison's figures as metrics of the sweep's parent run; returns them.
 
         Names: ``compare/<task>/<budget>/<baseline>/<figure>`` (see
-        `orchestrator.comparison_metrics`); NaN figures (n too small) are not logged.
+        `orchestrator.results.comparison_metrics`); NaN figures (n too small) are not logged.
         """
         values = comparison_metrics(comparison or self.compare(sweep))
         target = run_id or self.sweep_run_id(sweep)
@@ -445,12 +419,9 @@ class Client:
             self.mlflow.log_batch(target, metrics=metrics[start : start + 900])
         return values
 
-    def log_costs(self, costs: Any, run_id: str) -> dict[str, float]:
-        """Log a sweep's total cost and cost per point over random (`orchestrator.costs`)
+    def log_costs(self, costs: SweepCosts, run_id: str) -> dict[str, float]:
+        """Log a sweep's total cost and cost per point over random (`orchestrator.results.costs`)
         as metrics of ``run_id`` (the sweep's parent run); returns them."""
-        from orchestrator.comparison_metrics import metric_part
-        from orchestrator.costs import cost_metrics
-
         values = cost_metrics(costs, metric_part)
         stamp = int(time.time() * 1000)
         metrics = [Metric(name, value, stamp, 0) for name, value in values.items()]
@@ -509,5 +480,24 @@ class Client:
 
     def _run_of_folder(self, folder: Path) -> Run | None:
         """The trial run whose outputs are in ``folder`` (for the model card), if recorded."""
-        runs = self._search(f"tags.`{TAG}local.output_dir` = {_quote(str(folder))}")
+        runs = self._search(f"tags.`{TAG}local.output_dir` = {quote(str(folder))}")
         return max(runs, key=lambda r: r.info.start_time or 0) if runs else None
+
+
+def record_comparison(
+    tracking_uri: str, experiment: str, sweep: str, run_id: str | None = None
+) -> int:
+    """Log a sweep's comparison to its parent run; returns the number of metrics.
+
+    Called by the driver when a sweep ends: a failure here is logged as a warning and
+    returns 0, so it never fails a sweep whose trials are all recorded.
+    """
+    try:
+        return len(Client(tracking_uri, experiment).log_comparison(sweep, run_id=run_id))
+    except Exception as error:  # the trials are recorded; the summary can be redone by `report`
+        log.warning(
+            "paired comparison not logged to the sweep run (%s); `s3delta report %s` logs it",
+            error,
+            sweep,
+        )
+        return 0

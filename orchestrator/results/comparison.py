@@ -18,14 +18,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.comparison_types import (
+from orchestrator.no_budget import NO_BUDGET as NONE
+from orchestrator.results.comparison_types import (
     Comparison,
     MissingPair,
     PairedComparison,
     SeedScore,
 )
-from orchestrator.no_budget import NO_BUDGET as NONE
-from orchestrator.paired import (
+from orchestrator.results.paired import (
     PairedStats,
     accuracy_se_points,
     differences,

@@ -13,6 +13,15 @@ import statistics
 from dataclasses import dataclass, field
 from typing import Any
 
+from orchestrator.results.query import (
+    KIND_TAG,
+    PARENT_TAG,
+    SWEEP_TAG,
+    newest,
+    search_all,
+    tags_filter,
+)
+
 # the s3delta.kind tags of a subspace sweep's parent run and experiment runs (written by
 # orchestrator/runner/subspace_tracking.py)
 KIND_SWEEP = "subspace-sweep"
@@ -67,29 +76,18 @@ class SubspaceTable:
         }
 
 
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "\\'") + "'"
-
-
 def find_subspace_sweep(client: Any, experiment_id: str, sweep: str) -> str | None:
     """The parent run of subspace sweep ``sweep``, or None (not a subspace sweep)."""
-    runs = client.search_runs(
-        [experiment_id],
-        filter_string=f"tags.`s3delta.kind` = '{KIND_SWEEP}' and tags.`s3delta.sweep` = {_quote(sweep)}",
-        max_results=1,
-    )
-    return runs[0].info.run_id if runs else None
+    run = newest(client, [experiment_id], tags_filter({KIND_TAG: KIND_SWEEP, SWEEP_TAG: sweep}))
+    return None if run is None else str(run.info.run_id)
 
 
 def subspace_tables(client: Any, experiment_id: str, parent_id: str) -> list[SubspaceTable]:
     """Tables per task from the finished experiment runs under ``parent_id``."""
     experiments = [
         r
-        for r in client.search_runs(
-            [experiment_id],
-            filter_string=f"tags.`mlflow.parentRunId` = {_quote(parent_id)} and "
-            f"tags.`s3delta.kind` = '{KIND_EXPERIMENT}'",
-            max_results=5000,
+        for r in search_all(
+            client, [experiment_id], tags_filter({PARENT_TAG: parent_id, KIND_TAG: KIND_EXPERIMENT})
         )
         if r.info.status == "FINISHED"
     ]
@@ -101,11 +99,8 @@ def subspace_tables(client: Any, experiment_id: str, parent_id: str) -> list[Sub
         dets = runs[0].data.tags.get("s3delta.dets", "").split(",")
         stages: dict[tuple[str, str], dict[str, float]] = {}
         for run in runs:
-            for child in client.search_runs(
-                [experiment_id],
-                filter_string=f"tags.`mlflow.parentRunId` = {_quote(run.info.run_id)}",
-                max_results=100,
-            ):
+            children = tags_filter({PARENT_TAG: run.info.run_id})
+            for child in search_all(client, [experiment_id], children):
                 stages[(run.info.run_id, child.info.run_name)] = dict(child.data.metrics)
         ids = [r.info.run_id for r in runs]
 

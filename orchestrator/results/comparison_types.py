@@ -1,4 +1,4 @@
-"""The records of a paired comparison (pure dataclasses; built by `orchestrator.comparison`).
+"""The records of a paired comparison (pure dataclasses; built by `orchestrator.results.comparison`).
 
 Scores and differences are in points (recorded score x 100: accuracy 0.8 -> 80.0,
 MCC 0.3 -> 30.0). A row compares ``method`` at ``budget`` with ``baseline`` on the
@@ -12,7 +12,7 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from orchestrator.paired import T_TEST
+from orchestrator.results.paired import T_TEST
 
 DECIDING_PAIRS = 5  # fewer pairs than this: the comparison is called too small to decide
 

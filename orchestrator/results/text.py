@@ -1,18 +1,27 @@
-"""The paired comparison as text: what `s3delta results SWEEP` prints (fits 100 columns).
+"""Results as text for people: the paired comparison (`s3delta results SWEEP`, fits 100
+columns) and the per-cell table (`s3delta results SWEEP --raw`).
 
-Scores in % (points) with ± the std over seeds, the difference with its 95% interval in
-brackets, the paired t-test p with the Wilcoxon p in parentheses, W/T/L, the number of
-paired seeds and the test-set size; then missing pairs, notes and a one-line verdict
-that says plainly when the run is too small to decide.
+Comparison: scores in % (points) with ± the std over seeds, the difference with its 95%
+interval in brackets, the paired t-test p with the Wilcoxon p in parentheses, W/T/L, the
+number of paired seeds and the test-set size; then missing pairs, notes and a one-line
+verdict that says plainly when the run is too small to decide.
+
+Per-cell table: task, method, budget, seeds (n finished; "+k failed" when some did not
+finish), the test score and each official test metric as mean ± std in % (points; a
+single seed has no ±), the dev score in %, and the delta size and budget in parameters
+with thousands separators. `--json` / `--csv` keep the machine columns (`Client.results`).
 """
 
 from __future__ import annotations
 
 import math
 import textwrap
+from typing import Any
 
-from orchestrator.comparison_types import DECIDING_PAIRS, Comparison, PairedComparison
-from orchestrator.paired import STATS_NOTES
+import pandas as pd
+
+from orchestrator.results.comparison_types import DECIDING_PAIRS, Comparison, PairedComparison
+from orchestrator.results.paired import STATS_NOTES
 
 WIDTH = 98
 
@@ -184,3 +193,62 @@ def comparison_rows(comparison: Comparison) -> list[dict[str, str]]:
             }
         )
     return out
+
+# ---- the per-cell table (--raw) --------------------------------------------------
+
+
+def _points(row: dict[str, Any], column: str) -> str:
+    mean = row.get(f"{column}_mean")
+    if mean is None or pd.isna(mean):
+        return "-"
+    std = row.get(f"{column}_std")
+    std = math.nan if std is None or pd.isna(std) else 100 * float(std)
+    return score_text(100 * float(mean), std)
+
+
+def _count(value: Any) -> str:
+    return "-" if value is None or pd.isna(value) else f"{float(value):,.0f}"
+
+
+def raw_rows(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """Header and display rows of `Client.results`."""
+    metrics = sorted(
+        c[: -len("_mean")]
+        for c in table.columns
+        if c.startswith("test_") and c.endswith("_mean") and c != "test_score_mean"
+    )
+    header = ["task", "method", "budget", "seeds", "test %"]
+    header += [m[len("test_") :] + " %" for m in metrics]
+    header += ["dev %", "delta params", "budget params"]
+    rows = []
+    for row in table.to_dict("records"):
+        failed = int(row.get("n_failed") or 0)
+        seeds = str(int(row.get("n_seeds") or 0)) + (f" +{failed} failed" if failed else "")
+        line = [str(row["task"]), str(row["method"]), str(row["budget"]), seeds]
+        line.append(_points(row, "test_score"))
+        line += [_points(row, m) for m in metrics]
+        dev = row.get("dev_score_mean")
+        line.append("-" if dev is None or pd.isna(dev) else f"{100 * float(dev):.1f}")
+        line += [_count(row.get("delta_params_mean")), _count(row.get("budget_params_mean"))]
+        rows.append(line)
+    return header, rows
+
+
+def format_raw(table: pd.DataFrame, sweep: str) -> str:
+    """The aligned text table (numbers right-aligned)."""
+    header, rows = raw_rows(table)
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
+    left = 3  # task, method, budget
+
+    def line(cells: list[str]) -> str:
+        parts = [
+            c.ljust(w) if i < left else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "  ".join(parts).rstrip()
+
+    intro = (
+        f"Sweep {sweep!r}, final runs: test and dev scores in %, mean ± std over seeds; "
+        "sizes in trainable delta parameters."
+    )
+    return "\n".join([intro, "", line(header), *(line(r) for r in rows)])

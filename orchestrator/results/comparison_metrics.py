@@ -4,14 +4,14 @@ One set per row: ``compare/<task>/<budget>/<baseline>/<figure>``, each part made
 MLflow-safe (``glue/sst2`` -> ``glue_sst2``, ``0.01%`` -> ``0.01pct``, pooled rows
 ``pooled/0.01pct`` and ``pooled/le_0.01pct``), so the MLflow UI can chart and compare
 them across sweeps. The sweep driver logs them when a sweep ends
-(`orchestrator.comparison_record`), `s3delta report` again when it runs.
+(`orchestrator.results.client`), `s3delta report` again when it runs.
 """
 
 from __future__ import annotations
 
 import math
 
-from orchestrator.comparison_types import Comparison, PairedComparison
+from orchestrator.results.comparison_types import Comparison, PairedComparison
 from workers.names import safe_name
 
 PREFIX = "compare"

@@ -1,0 +1,59 @@
+"""MLflow queries: the one filter-quoting helper, paging, and the layout's tag names.
+
+Every search of the orchestrator's runs (the reader `Client`, the trackers that write,
+`--resume`, `s3delta runs`) builds its filter and pages through MLflow's results here,
+so quoting and paging are the same everywhere (docs/design.md "MLflow layout").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from mlflow.entities import Run
+
+TAG = "s3delta."
+KIND_TAG = "s3delta.kind"
+SWEEP_TAG = "s3delta.sweep"
+PARENT_TAG = "mlflow.parentRunId"
+PAGE_SIZE = 1000  # runs per page of `search_runs` (MLflow's own default)
+NEWEST_FIRST = ["attributes.start_time DESC"]
+
+
+def quote(value: str) -> str:
+    """Quote a value for an MLflow filter string."""
+    return "'" + str(value).replace("'", "\\'") + "'"
+
+
+def tags_filter(tags: Mapping[str, str], *clauses: str) -> str:
+    """``tags.`k` = 'v' and ...`` for every tag, then the extra clauses, joined by ``and``."""
+    parts = [f"tags.`{name}` = {quote(value)}" for name, value in tags.items()]
+    return " and ".join([*parts, *clauses])
+
+
+def search_all(
+    client: Any, experiment_ids: Sequence[str], filter_string: str, order_by: list[str] | None = None
+) -> list[Run]:
+    """Every run matching ``filter_string``, following MLflow's pagination."""
+    runs: list[Run] = []
+    token: str | None = None
+    while True:
+        page = client.search_runs(
+            list(experiment_ids),
+            filter_string=filter_string,
+            max_results=PAGE_SIZE,
+            order_by=order_by,
+            page_token=token,
+        )
+        runs.extend(page)
+        token = page.token
+        if not token:
+            return runs
+
+
+def newest(client: Any, experiment_ids: Sequence[str], filter_string: str) -> Run | None:
+    """The most recently started run matching ``filter_string``, if any."""
+    runs = client.search_runs(
+        list(experiment_ids), filter_string=filter_string, order_by=NEWEST_FIRST, max_results=1
+    )
+    return runs[0] if runs else None
