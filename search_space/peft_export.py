@@ -25,8 +25,10 @@ from __future__ import annotations
 import json
 import re
 import warnings
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -46,6 +48,8 @@ class PeftSupport:
     supported: list[StructureEntry] = field(default_factory=list)
     unsupported: dict[str, str] = field(default_factory=dict)  # entry name -> reason
     placements: dict[str, PeftPlacement] = field(default_factory=dict)  # entry name -> where
+    # parameters the adapter file holds beyond the trained ones, by why (see _stored_extra)
+    stored_extra: dict[str, int] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:
@@ -89,12 +93,18 @@ def export_peft(
     from peft import LoraConfig, get_peft_model
 
     support = peft_support(structure, base_model)
+    if support.unsupported and not support.supported:
+        raise PeftExportError(
+            f"PEFT can express none of the {len(support.unsupported)} entries of this structure "
+            f"({_kinds(structure.entries)}: {_first_reason(support)}); export with --format "
+            "native (format='native'), which holds every structure exactly"
+        )
     if support.unsupported and not partial:
         lines = "; ".join(f"{n}: {r}" for n, r in support.unsupported.items())
         raise PeftExportError(
             f"PEFT cannot express {len(support.unsupported)} entries of this structure ({lines}); "
             "export with --format native (format='native') for the exact model, or with "
-            "--partial (partial=True) to export the rest, list these and measure the change"
+            f"--partial (partial=True), which {partial_summary(structure, support)}"
         )
     by_slot: dict[str, list[tuple[StructureEntry, PeftPlacement]]] = {}
     for e in support.supported:
@@ -106,13 +116,14 @@ def export_peft(
     norms = sorted({e.path for e, _ in norm_parts})
     ranks = {path: p.rank for path, (_, p) in loras.items()}
     alphas = {path: lora_scale * p.rank for path, (_, p) in loras.items()}
-    for path in sorted(set(linear_biases) - set(ranks)):  # bias only: a rank-1 LoRA with zero A and B
+    for path in sorted(
+        set(linear_biases) - set(ranks)
+    ):  # bias only: a rank-1 LoRA with zero A and B
         ranks[path], alphas[path] = 1, 1.0
-    if not ranks:
-        raise PeftExportError(
-            "this structure has no LoRA or Linear BitFit entries; PEFT's LoRA format needs at "
-            "least one (export with format='native')"
-        )
+    if not ranks:  # only LayerNorm entries: PEFT's LoRA format needs one LoRA module,
+        # so a rank-1 LoRA with zero A and B (it changes nothing) carries the saved norms
+        noop = _noop_target(base_model, norms)
+        ranks[noop], alphas[noop] = 1, 1.0
     first = sorted(ranks)[0]
     config = LoraConfig(
         r=ranks[first],
@@ -150,6 +161,7 @@ def export_peft(
             ln = modules[entry.path].modules_to_save["default"]  # type: ignore[index]
             target = ln.weight if placed.slot == "norm_weight" else ln.bias
             target.add_(_tensor(tensors, entry, placed.tensors[0]))
+    support.stored_extra = _stored_extra(modules, ranks, loras, linear_biases, norm_parts)
     out = Path(out_dir)
     peft_model.peft_config["default"].base_model_name_or_path = structure.backbone
     with warnings.catch_warnings():
@@ -163,6 +175,83 @@ def export_peft(
     if support.unsupported:
         (out / "s3delta_unsupported.json").write_text(json.dumps(support.unsupported, indent=2))
     return support
+
+
+def _kinds(entries: Sequence[StructureEntry]) -> str:
+    """'lra x2 (1,538), bitfit x1 (384)': entries and parameters per kind."""
+    counts: dict[str, list[int]] = {}
+    for e in entries:
+        counts.setdefault(e.kind, []).append(e.size)
+    return ", ".join(f"{k} x{len(v)} ({sum(v):,})" for k, v in counts.items())
+
+
+def _first_reason(support: PeftSupport) -> str:
+    reasons = list(dict.fromkeys(support.unsupported.values()))
+    return "; ".join(reasons[:2]) + ("; ..." if len(reasons) > 2 else "")
+
+
+def partial_summary(structure: Structure, support: PeftSupport) -> str:
+    """What a partial export keeps and drops, in entries and parameters per kind."""
+    dropped = [e for e in structure.entries if e.name in support.unsupported]
+    kept_size = sum(e.size for e in support.supported)
+    dropped_size = sum(e.size for e in dropped)
+    return (
+        f"keeps {len(support.supported)} of {len(structure.entries)} entries ({kept_size:,} of "
+        f"{kept_size + dropped_size:,} trained parameters: {_kinds(support.supported)}) and "
+        f"drops {len(dropped)} ({dropped_size:,}: {_kinds(dropped)}), then measures how much "
+        "the outputs change"
+    )
+
+
+def _noop_target(model: nn.Module, norms: Sequence[str]) -> str:
+    """A Linear for a zero LoRA: the first one beside the first saved norm, else any."""
+    linears = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise PeftExportError("this backbone has no Linear layer for PEFT's LoRA format")
+    parent = norms[0].rsplit(".", 1)[0] + "." if norms else ""
+    return next((n for n in linears if n.startswith(parent)), linears[0])
+
+
+def _stored_extra(
+    modules: dict[str, nn.Module],
+    ranks: dict[str, int],
+    loras: Collection[str],
+    linear_biases: Collection[str],
+    norm_parts: Sequence[tuple[StructureEntry, PeftPlacement]],
+) -> dict[str, int]:
+    """Parameters PEFT's format stores beyond the trained ones, by reason (all exact: the
+    zeros are zeros and the saved norms hold the trained deltas merged in)."""
+    extra: dict[str, int] = {}
+
+    def add(why: str, n: int) -> None:
+        if n:
+            extra[why] = extra.get(why, 0) + n
+
+    for path in ranks:
+        layer: Any = modules[path]
+        a, b = layer.lora_A["default"], layer.lora_B["default"]
+        if path not in loras:
+            why = (
+                "zero LoRA A and B matrices of the rank-1 LoRA that carries BitFit on a Linear"
+                if path in linear_biases
+                else "zero LoRA A and B matrices of the rank-1 LoRA that PEFT needs to save "
+                "LayerNorms"
+            )
+            add(why, a.weight.numel() + b.weight.numel())
+        if b.bias is not None and path not in linear_biases:
+            add("zero LoRA biases (PEFT's lora_bias gives every LoRA module one)", b.bias.numel())
+    trained_on: dict[str, int] = {}
+    for entry, _ in norm_parts:
+        trained_on[entry.path] = trained_on.get(entry.path, 0) + entry.size
+    for path, trained in trained_on.items():
+        saved: Any = modules[path]
+        whole = sum(p.numel() for p in saved.modules_to_save["default"].parameters())
+        add(
+            "LayerNorms saved whole (weight and bias, the trained LNFit/BitFit merged in) "
+            "beyond their trained deltas",
+            whole - trained,
+        )
+    return extra
 
 
 def _name_backbone(config_path: Path, name: str) -> None:

@@ -14,9 +14,11 @@ searched, on what backbone and task, at what budget, with what scores).
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +55,9 @@ class ExportReport:
     mean_change: float | None = None
     n_inputs: int = 0
     output: str = ""  # what was compared: "logits" or "lm_logits"
+    kept: str = ""  # partial: what was kept and dropped (entries and parameters per kind)
+    stored_params: int | None = None  # parameters in adapter_model.safetensors (peft)
+    stored_extra: dict[str, int] = field(default_factory=dict)  # stored beyond trained, why
 
     @property
     def exact(self) -> bool:
@@ -75,6 +80,7 @@ def export_delta(
 
     ``card``: what the model card should say about the run (sweep, method, budget, scores).
     """
+    from search_space.peft_export import partial_summary
     from workers.delta_loading import export_trained
 
     out = Path(out_dir).absolute()
@@ -82,21 +88,30 @@ def export_delta(
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
-        support = export_trained(delta_path, staging, fmt, partial)
-        report = ExportReport(out, fmt)
-        if fmt == "peft":
-            _check_outputs(Path(delta_path), staging, report)
-            if support is not None:
-                report.dropped = dict(support.unsupported)
-                sizes = {e.name: e.size for e in _structure(delta_path).entries}
-                report.dropped_params = sum(sizes.get(n, 0) for n in report.dropped)
-            if not report.dropped and not report.exact:
-                raise ExportError(
-                    f"the PEFT export changes outputs by up to {report.max_change:.3g} "
-                    f"(tolerance {TOLERANCE:g}) although every entry was exported; this is a "
-                    "bug: export with --format native and report it"
-                )
-        facts = {**_delta_facts(delta_path), **dict(card or {})}
+        with warnings.catch_warnings():
+            # PEFT asks transformers' deprecated is_gradient_checkpointing (harmless here)
+            warnings.filterwarnings("ignore", category=FutureWarning, module="transformers")
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing")
+            support = export_trained(delta_path, staging, fmt, partial)
+            report = ExportReport(out, fmt)
+            if fmt == "peft":
+                _check_outputs(Path(delta_path), staging, report)
+        if support is not None:
+            structure = _structure(delta_path)
+            report.dropped = dict(support.unsupported)
+            sizes = {e.name: e.size for e in structure.entries}
+            report.dropped_params = sum(sizes.get(n, 0) for n in report.dropped)
+            if report.dropped:
+                report.kept = partial_summary(structure, support).split(", then")[0]
+            report.stored_extra = dict(support.stored_extra)
+            report.stored_params = _stored_params(staging / "adapter_model.safetensors")
+        if fmt == "peft" and not report.dropped and not report.exact:
+            raise ExportError(
+                f"the PEFT export changes outputs by up to {report.max_change:.3g} "
+                f"(tolerance {TOLERANCE:g}) although every entry was exported; this is a "
+                "bug: export with --format native and report it"
+            )
+        facts = {**_delta_facts(delta_path), **dict(card or {}), "folder": str(out)}
         (staging / "README.md").write_text(model_card(_structure(delta_path), report, facts))
         if out.exists():
             out.rmdir()  # an empty folder we may replace
@@ -105,6 +120,23 @@ def export_delta(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _stored_params(path: Path) -> int | None:
+    """How many parameters a safetensors file holds."""
+    if not path.is_file():
+        return None
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        return sum(_numel(f.get_slice(k).get_shape()) for k in f.keys())  # noqa: SIM118
+
+
+def _numel(shape: Any) -> int:
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n
 
 
 def _delta_facts(delta_path: str | Path) -> dict[str, Any]:
@@ -191,8 +223,145 @@ def _fmt_score(value: Any) -> str:
         return "-"
 
 
+def _header(structure: Any, report: ExportReport, info: Mapping[str, Any], method: str) -> str:
+    """The Hugging Face card's YAML metadata block."""
+    import yaml
+
+    task = str(info.get("task") or "")
+    tags = ["s3delta", "delta-tuning", "parameter-efficient-fine-tuning"]
+    tags += sorted({e.kind for e in structure.entries})
+    tags += [t for t in (task.replace("/", "-"), method.replace("/", "-")) if t and t not in tags]
+    if report.dropped:
+        tags.append("partial-export")
+    meta: dict[str, Any] = {
+        "library_name": "peft" if report.format == "peft" else "s3delta",
+        "base_model": structure.backbone,
+        "tags": tags,
+    }
+    if report.output != "LM logits" and not _is_seq2seq_name(structure.backbone):
+        meta["pipeline_tag"] = "text-classification"
+    return "---\n" + yaml.safe_dump(meta, sort_keys=False) + "---\n"
+
+
+def _is_seq2seq_name(name: str) -> bool:
+    return "t5" in name.lower()
+
+
+def _local_base(name: str) -> str:
+    """The backbone as a local folder when this machine has one (offline), else its name."""
+    from search_space.backbone import resolve_model_path
+
+    return resolve_model_path(name)
+
+
+def _load_snippet(structure: Any, report: ExportReport, info: Mapping[str, Any]) -> list[str]:
+    """A Python block that loads the export and predicts, offline with a local backbone."""
+    base = _local_base(structure.backbone)
+    folder = str(info.get("folder") or "<this folder>")
+    where = (
+        f"# {structure.backbone}: a local copy (works offline); the hub id works where "
+        "the hub is reachable"
+        if base != structure.backbone
+        else "# a hub id (needs the hub, or its files in the cache) or a local folder"
+    )
+    seq2seq = report.output == "LM logits" or _is_seq2seq_name(structure.backbone)
+    lines = [
+        "```python",
+        f"BASE = {json.dumps(base)}  {where}",
+        f"FOLDER = {json.dumps(folder)}  # this folder",
+    ]
+    if report.format == "native":
+        return [
+            *lines,
+            "",
+            "from workers.delta_loading import load_trained  # s3delta, installed",
+            "",
+            'model = load_trained(f"{FOLDER}/delta.safetensors", BASE)  # backbone + deltas '
+            "+ head, eval mode",
+            'batch = model.tokenizer(["a gripping, funny film"], padding=True, '
+            'return_tensors="pt")',
+            "print(model.predict(dict(batch), model.tokenizer))  # class ids (T5: label texts)",
+            "```",
+        ]
+    if seq2seq:
+        return [
+            *lines,
+            "",
+            "from peft import PeftModel",
+            "from transformers import AutoModelForSeq2SeqLM, AutoTokenizer",
+            "",
+            "tokenizer = AutoTokenizer.from_pretrained(BASE)",
+            "model = PeftModel.from_pretrained(AutoModelForSeq2SeqLM.from_pretrained(BASE), "
+            "FOLDER).eval()",
+            'batch = tokenizer(["sst2 sentence: a gripping, funny film"], return_tensors="pt")',
+            "out = model.generate(**batch, max_new_tokens=8)",
+            "print(tokenizer.batch_decode(out, skip_special_tokens=True))",
+            "```",
+        ]
+    pooling = str(info.get("pooling") or "mean")
+    pool = (
+        ["    pooled = hidden[:, 0]  # cls pooling (s3delta_task.json)"]
+        if pooling == "cls"
+        else [
+            '    mask = batch["attention_mask"].unsqueeze(-1).float()',
+            "    pooled = (hidden * mask).sum(1) / mask.sum(1)  # mean pooling (s3delta_task.json)",
+        ]
+    )
+    return [
+        *lines,
+        "",
+        "import torch",
+        "from peft import PeftModel",
+        "from safetensors.torch import load_file",
+        "from transformers import AutoModel, AutoTokenizer",
+        "",
+        "tokenizer = AutoTokenizer.from_pretrained(BASE)",
+        "model = PeftModel.from_pretrained(AutoModel.from_pretrained(BASE), FOLDER).eval()",
+        'weights = load_file(f"{FOLDER}/head.safetensors")  # the task head',
+        'head = torch.nn.Linear(weights["weight"].shape[1], weights["weight"].shape[0])',
+        "head.load_state_dict(weights)",
+        'batch = tokenizer(["a gripping, funny film"], padding=True, return_tensors="pt")',
+        "with torch.no_grad():",
+        "    hidden = model(**batch).last_hidden_state",
+        *pool,
+        "    logits = head(pooled)",
+        "print(logits.argmax(-1).tolist())  # class ids",
+        "```",
+    ]
+
+
+def _stored_lines(structure: Any, report: ExportReport) -> list[str]:
+    """Why the adapter file holds more parameters than were trained, if it does."""
+    if report.stored_params is None:
+        return []
+    trained = structure.total_size - report.dropped_params
+    lines = [
+        "",
+        "## Trained and stored parameters",
+        "",
+        f"Trained: {trained:,} delta parameters"
+        + (f" (of {structure.total_size:,}; the rest were dropped)" if report.dropped else "")
+        + f". Stored in `adapter_model.safetensors`: {report.stored_params:,}.",
+    ]
+    if report.stored_extra:
+        lines += [
+            "PEFT's format needs more room than the structure: the difference is exact "
+            "padding, not extra training:",
+            "",
+        ]
+        lines += [f"- {n:,}: {why}" for why, n in report.stored_extra.items()]
+        accounted = trained + sum(report.stored_extra.values())
+        if accounted != report.stored_params:
+            lines.append(f"- {report.stored_params - accounted:,}: other PEFT bookkeeping")
+    lines.append("")
+    lines.append(
+        "The task head (`head.safetensors`) is trained too and stored apart from the adapter."
+    )
+    return lines
+
+
 def model_card(structure: Any, report: ExportReport, card: Mapping[str, Any] | None) -> str:
-    """README.md for the exported folder."""
+    """README.md for the exported folder: a Hugging Face model card (YAML header, text)."""
     info = dict(card or {})
     by_kind: dict[str, list[int]] = {}
     for e in structure.entries:
@@ -200,11 +369,12 @@ def model_card(structure: Any, report: ExportReport, card: Mapping[str, Any] | N
     kinds = ", ".join(f"{k} x{len(v)} ({sum(v):,} params)" for k, v in sorted(by_kind.items()))
     fraction = 100 * structure.total_size / max(structure.backbone_params, 1)
     manual = structure.meta.get("manual")
-    method = info.get("method") or (f"manual/{manual}" if manual else "s3delta")
+    method = str(info.get("method") or (f"manual/{manual}" if manual else "s3delta"))
     budget = info.get("budget") or (
         f"{structure.budget:,} parameters" if structure.budget else "none (a fixed structure)"
     )
     lines = [
+        _header(structure, report, info, method),
         f"# {structure.backbone}: {info.get('task', 'task')} delta modules ({method})",
         "",
         "Delta modules for a frozen pretrained transformer, placed by "
@@ -232,25 +402,28 @@ def model_card(structure: Any, report: ExportReport, card: Mapping[str, Any] | N
     lines += ["", "## Loading", ""]
     if report.format == "peft":
         lines += [
-            "```python",
-            "from peft import PeftModel",
-            "from transformers import AutoModel",
-            f'model = PeftModel.from_pretrained(AutoModel.from_pretrained("{structure.backbone}"), '
-            '"<this folder>")',
-            "```",
+            "A PEFT LoRA adapter (`adapter_config.json`, `adapter_model.safetensors`) and the "
+            "task head (`head.safetensors`, a Linear on pooled hidden states; "
+            "`s3delta_task.json` names the task and the pooling). Offline, point `BASE` at a "
+            "local copy of the backbone; if this folder moves, change `FOLDER`:",
             "",
-            "`head.safetensors` holds the task head (a Linear on pooled hidden states; "
-            "`s3delta_task.json` names the task and the pooling).",
+            *_load_snippet(structure, report, info),
         ]
         if report.max_change is not None:
             lines.append(
-                f"Checked on export: on {report.n_inputs} inputs the outputs ({report.output}) "
+                f"\nChecked on export: on {report.n_inputs} inputs the outputs ({report.output}) "
                 f"differ from the trained model's by at most {report.max_change:.2g}."
             )
     else:
         lines += [
-            "`delta.safetensors` + `structure.json`: load with "
-            '`workers.delta_loading.load_trained("delta.safetensors")` from s3delta.',
+            "s3delta's own format, exact for every structure: `delta.safetensors` (the deltas, "
+            "the task head, the structure and a fingerprint of the backbone it was trained on) "
+            "and `structure.json` (the same structure, readable). Load it with s3delta "
+            "(`workers.delta_loading.load_trained`), which checks the backbone and every "
+            "tensor's shape. Offline, point `BASE` at a local copy of the backbone; if this "
+            "folder moves, change `FOLDER`:",
+            "",
+            *_load_snippet(structure, report, info),
         ]
     if report.dropped:
         lines += [
@@ -258,10 +431,13 @@ def model_card(structure: Any, report: ExportReport, card: Mapping[str, Any] | N
             "## WARNING: partial export",
             "",
             f"{len(report.dropped)} entries ({report.dropped_params:,} parameters) could not be "
-            "expressed in PEFT and were left out (`s3delta_unsupported.json`). This model's "
+            "expressed in PEFT and were left out (`s3delta_unsupported.json`). This export "
+            f"{report.kept}. This model's "
             f"outputs differ from the trained model's by up to {report.max_change:.3g} "
-            f"(mean {report.mean_change:.3g}) on {report.n_inputs} inputs.",
+            f"(mean {report.mean_change:.3g}) on {report.n_inputs} inputs. "
+            "`s3delta export RUN DIR --format native` writes the exact model.",
         ]
+    lines += _stored_lines(structure, report)
     return "\n".join(lines) + "\n"
 
 
@@ -290,7 +466,7 @@ def describe(report: ExportReport) -> list[str]:
         lines.append(
             f"WARNING: PARTIAL EXPORT: {len(report.dropped)} entries "
             f"({report.dropped_params:,} parameters) were DROPPED; this model does not predict "
-            "like the trained one:"
+            "like the trained one. This export " + report.kept + ":"
         )
         lines += [f"  dropped {name}: {why}" for name, why in report.dropped.items()]
         lines.append(

@@ -166,3 +166,129 @@ def test_export_help_names_both_inputs_and_bad_inputs_are_one_line(
         assert len(lines) == 1 and lines[0].startswith("error: "), result.output
         assert "Traceback" not in result.output and "MlflowException" not in result.output
     assert not (tmp_path / "out").exists()
+
+
+# LNFit + BitFit on LayerNorms and an LRA: nothing PEFT's LoRA could target before
+NORMS_AND_LRA = (
+    ("encoder.layer.5.output.LayerNorm", "lnfit", 1),
+    ("encoder.layer.2.attention.output.LayerNorm", "bitfit", 1),
+    ("encoder.layer.4.output", "lra", 1),
+)
+
+
+def _snippet(card: str) -> str:
+    start = card.index("```python\n") + len("```python\n")
+    return card[start : card.index("```", start)]
+
+
+def _front_matter(card: str) -> dict:
+    import yaml
+
+    assert card.startswith("---\n")
+    return yaml.safe_load(card[4 : card.index("\n---\n", 4)])
+
+
+def _run_snippet(card: str, tmp_path: Path) -> str:
+    """Run the card's Python block in a fresh, offline interpreter; its stdout."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "load.py"
+    script.write_text(_snippet(card))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    done = subprocess.run(
+        [sys.executable, str(script)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def test_partial_keeps_layernorms_alone_and_says_what_it_keeps(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only LayerNorm entries are expressible: the refusal names what --partial keeps, and
+    --partial then exports them (a zero rank-1 LoRA carries the saved norms)."""
+    _no_store(monkeypatch, tmp_path)
+    trial = tmp_path / "trial"
+    trial.mkdir()
+    _write_delta(trial, NORMS_AND_LRA)
+    refused = CliRunner().invoke(app, ["export", str(trial), str(tmp_path / "a")])
+    assert refused.exit_code == 1
+    assert "--partial" in refused.output and "keeps 2 of 3 entries" in refused.output
+    assert "lnfit x1 (384)" in refused.output and "drops 1" in refused.output
+    out = tmp_path / "b"
+    result = CliRunner().invoke(app, ["export", str(trial), str(out), "--partial"])
+    assert result.exit_code == 0, result.output
+    assert "no LoRA or Linear BitFit" not in result.output
+    assert "This export keeps 2 of 3 entries (768 of" in result.output
+    card = (out / "README.md").read_text()
+    assert "keeps 2 of 3 entries" in card and "partial-export" in _front_matter(card)["tags"]
+    assert "that PEFT needs to save LayerNorms" in card
+
+
+def test_a_structure_peft_cannot_hold_at_all_is_sent_to_native_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _no_store(monkeypatch, tmp_path)
+    trial = tmp_path / "trial"
+    trial.mkdir()
+    _write_delta(trial, (("encoder.layer.4.output", "lra", 1),))
+    for extra in ([], ["--partial"]):
+        result = CliRunner().invoke(app, ["export", str(trial), str(tmp_path / "a"), *extra])
+        assert result.exit_code == 1
+        assert "none of the 1 entries" in result.output and "--format native" in result.output
+        assert "--partial" not in result.output
+    native = CliRunner().invoke(
+        app, ["export", str(trial), str(tmp_path / "n"), "--format", "native"]
+    )
+    assert native.exit_code == 0, native.output
+    card = (tmp_path / "n" / "README.md").read_text()
+    assert _front_matter(card)["library_name"] == "s3delta"
+    ours = json.loads(_run_snippet(card, tmp_path).strip().splitlines()[-1])
+    assert ours in ([0], [1])
+
+
+def test_model_card_has_a_hub_header_an_offline_snippet_and_counts_stored_parameters(
+    exact_trial: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from safetensors import safe_open
+
+    from workers.delta_loading import load_trained
+
+    _no_store(monkeypatch, tmp_path)
+    out = tmp_path / "adapter"
+    assert CliRunner().invoke(app, ["export", str(exact_trial), str(out)]).exit_code == 0
+    card = (out / "README.md").read_text()
+    header = _front_matter(card)
+    assert header["library_name"] == "peft" and header["base_model"] == MINILM
+    assert {"s3delta", "lora", "bitfit", "lnfit", "glue-sst2"} <= set(header["tags"])
+    # the snippet names a local copy of the backbone and runs with no hub
+    assert f"BASE = {json.dumps(MINILM)}" not in card
+    printed = json.loads(_run_snippet(card, tmp_path).strip().splitlines()[-1])
+    trained = load_trained(exact_trial / "delta.safetensors")
+    batch = trained.tokenizer(["a gripping, funny film"], padding=True, return_tensors="pt")
+    assert printed == trained.predict(dict(batch))
+    # stored = trained + each listed reason, and that is what the file holds
+    with safe_open(str(out / "adapter_model.safetensors"), "pt") as f:
+        stored = sum(_numel(f, k) for k in f.keys())  # noqa: SIM118
+    trained_size = sum(
+        e["size"] for e in json.loads((out / "s3delta_structure.json").read_text())["entries"]
+    )
+    assert f"Trained: {trained_size:,} delta parameters" in card
+    assert f"Stored in `adapter_model.safetensors`: {stored:,}" in card
+    listed = [line for line in card.splitlines() if line.startswith("- ") and ": " in line]
+    extra = sum(int(line[2:].split(":")[0].replace(",", "")) for line in listed)
+    assert trained_size + extra == stored
+
+
+def _numel(handle, key: str) -> int:  # type: ignore[no-untyped-def]
+    n = 1
+    for d in handle.get_slice(key).get_shape():
+        n *= int(d)
+    return n
