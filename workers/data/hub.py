@@ -15,6 +15,7 @@ from workers.data.errors import TaskDataError
 from workers.data.examples import Example, TaskData
 from workers.data.local_files import load_local
 from workers.data.rows import rows_to_examples
+from workers.data.sizes import check_sizes
 from workers.data.tasks import TaskSpec, get_task
 
 # MNLI's validation is reported on the matched half, like the GLUE dev score.
@@ -53,5 +54,7 @@ def load_hub(task: str) -> TaskData:
 
 
 def load_task(task: str, data_dir: str | Path | None = None) -> TaskData:
-    """Local official files when `data_dir` is given, else the hub."""
-    return load_local(task, data_dir) if data_dir is not None else load_hub(task)
+    """Local official files when `data_dir` is given, else the hub; a split whose size is
+    not the official one is warned about and noted (`workers.data.sizes`)."""
+    data = load_local(task, data_dir) if data_dir is not None else load_hub(task)
+    return check_sizes(get_task(task), data)
