@@ -19,7 +19,6 @@ from typing import Any
 import optuna
 import ray
 
-from orchestrator.results.client import record_comparison
 from orchestrator.runner import study as studies
 from orchestrator.runner.cell import CellRunner, Job, trial_dir
 from orchestrator.runner.cluster import RayConnection, check_resources, connect_ray, disconnect_ray
@@ -28,7 +27,7 @@ from orchestrator.runner.keys import TrialKey, study_name
 from orchestrator.runner.outcome import RecordedTrial, TrialOutcome
 from orchestrator.runner.progress import ProgressView, SweepProgress
 from orchestrator.runner.settings import RunSettings
-from orchestrator.runner.summary import log_summaries
+from orchestrator.runner.summary import log_comparison, log_summaries
 from orchestrator.runner.tracking import SweepTracker
 from orchestrator.sweep.config import SweepConfig
 from orchestrator.sweep.plan import Cell, Plan
@@ -216,9 +215,7 @@ def run_sweep(
         cells = _make_cells(sweep, plan, settings, recorded)
         _Loop(sweep, cells, tracker, connection, max_retries, outcome).run()
         log_summaries(tracker, sweep.sweep_name, close=True)
-        record_comparison(
-            settings.tracking_uri, settings.experiment, sweep.sweep_name, outcome.parent_run_id
-        )
+        log_comparison(tracker, sweep.sweep_name)
         status = "FINISHED"
         return outcome
     except KeyboardInterrupt:

@@ -1,7 +1,8 @@
 """Summary metrics of a sweep's cells, logged on each cell run and on the sweep run.
 
-Per cell (task x method x budget), read back from the trial runs in MLflow (so a resumed
-sweep counts the trials of earlier drivers too):
+Per cell (task x method x budget), from the trial runs the driver wrote and, on resume,
+read once at its start (so a resumed sweep counts the trials of earlier drivers too, and
+a finished cell reads nothing back from MLflow):
 
 - ``best_dev_score``: the best dev score of the cell's tuning trials (of its final runs
   when nothing was tuned);
@@ -27,8 +28,14 @@ import logging
 import math
 from typing import Any
 
-from orchestrator.results.comparison_metrics import metric_part
-from orchestrator.results.costs import cost_metrics
+import pandas as pd
+
+from orchestrator.results.client import results_table, seed_scores
+from orchestrator.results.comparison import compare_scores
+from orchestrator.results.comparison_metrics import comparison_metrics, metric_part
+from orchestrator.results.comparison_types import Comparison
+from orchestrator.results.costs import cell_costs, cost_metrics, sweep_costs
+from orchestrator.runner.tracking import SweepTracker
 from workers.methods import RANDOM_METHOD as RANDOM
 from workers.methods import SEARCHED_METHOD as SEARCHED
 
@@ -50,16 +57,17 @@ def _rounded(value: Any) -> float:
     return 0.0 if abs(number) < 1e-12 else float(f"{number:.9g}")
 
 
-def cell_summaries(client: Any, sweep: str) -> dict[CellId, dict[str, float]]:
-    """The figures above for every cell with at least one finished trial."""
-    trials = client.trials(sweep, phase=None)
+def cell_summaries(trials: pd.DataFrame) -> dict[CellId, dict[str, float]]:
+    """The figures above for every cell with at least one finished trial.
+
+    ``trials``: the sweep's trial runs, every phase and status (`SweepTracker.trials`,
+    the same table `Client.trials(sweep, phase=None)` reads back)."""
     summaries: dict[CellId, dict[str, float]] = {}
     if trials.empty:
         return summaries
     done = trials[trials["status"] == "FINISHED"]
-    _add_costs(summaries, client.costs(sweep).cells)
-    results = client.results(sweep)
-    for row in results.to_dict("records"):
+    _add_costs(summaries, cell_costs(trials))
+    for row in results_table(trials).to_dict("records"):
         ident = (str(row["task"]), str(row["method"]), str(row["budget"]))
         values = {
             "test_score_mean": row.get("test_score_mean"),
@@ -78,10 +86,8 @@ def cell_summaries(client: Any, sweep: str) -> dict[CellId, dict[str, float]]:
             scores = tuned if not tuned.empty else cell["dev_score"].dropna()
             if not scores.empty:
                 summaries.setdefault(ident, {})["best_dev_score"] = float(scores.max())
-    try:
-        comparison = client.compare(sweep, baseline=RANDOM)
-    except Exception as error:  # too few runs to compare yet: the other figures stand
-        log.debug("no paired comparison yet: %s", error)
+    comparison = comparison_of(trials)
+    if comparison is None:
         return summaries
     for cmp in comparison.cells(RANDOM):
         ident = (cmp.task, SEARCHED, cmp.budget)
@@ -97,7 +103,17 @@ def cell_summaries(client: Any, sweep: str) -> dict[CellId, dict[str, float]]:
     return summaries
 
 
-def _add_costs(summaries: dict[CellId, dict[str, float]], cells: Any) -> None:
+def comparison_of(trials: pd.DataFrame) -> Comparison | None:
+    """s3delta against random and every other baseline, paired by seed (`Client.compare`);
+    None while too few runs finished to compare."""
+    try:
+        return compare_scores(seed_scores(trials), method=SEARCHED, baseline=RANDOM)
+    except Exception as error:  # too few runs to compare yet: the other figures stand
+        log.debug("no paired comparison yet: %s", error)
+        return None
+
+
+def _add_costs(summaries: dict[CellId, dict[str, float]], cells: pd.DataFrame) -> None:
     """Each cell's cost figures as ``cost_<figure>`` (from `orchestrator.results.costs.cell_costs`)."""
     for row in cells.to_dict("records"):
         ident = (str(row["task"]), str(row["method"]), str(row["budget"]))
@@ -121,17 +137,16 @@ def sweep_metrics(summaries: dict[CellId, dict[str, float]]) -> dict[str, float]
 
 
 def log_summaries(
-    tracker: Any, sweep: str, cells: list[CellId] | None = None, close: bool = False
+    tracker: SweepTracker, sweep: str, cells: list[CellId] | None = None, close: bool = False
 ) -> dict[CellId, dict[str, float]]:
     """Log the summaries of ``cells`` (all when None) on their cell runs and on the sweep run.
 
-    ``close``: end those cell runs FINISHED. Never raises: the trials are recorded and
-    `s3delta report` can redo a summary, so a failure here is only a warning."""
-    from orchestrator.results.client import Client
-
+    Computed from the trials the tracker holds (`SweepTracker.trials`): MLflow is only
+    written. ``close``: end those cell runs FINISHED. Never raises: the trials are
+    recorded and `s3delta report` can redo a summary, so a failure is only a warning."""
     try:
-        client = Client(tracker.tracking_uri, tracker.experiment_name)
-        summaries = cell_summaries(client, sweep)
+        trials = tracker.trials()
+        summaries = cell_summaries(trials)
         chosen = list(tracker.cell_ids) if cells is None else cells
         for ident in chosen:
             run_id = tracker.cell_ids.get(ident)
@@ -140,9 +155,29 @@ def log_summaries(
         if tracker.parent_id:
             picked = {i: summaries[i] for i in chosen if i in summaries}
             values = sweep_metrics(picked)
-            values.update(cost_metrics(client.costs(sweep), metric_part))
+            costs = sweep_costs(trials, comparison_of(trials), SEARCHED, RANDOM)
+            values.update(cost_metrics(costs, metric_part))
             tracker.log_summary(tracker.parent_id, values, None)
         return summaries
     except Exception as error:
         log.warning("cell summaries not logged (%s); `s3delta report %s` logs them", error, sweep)
         return {}
+
+
+def log_comparison(tracker: SweepTracker, sweep: str) -> int:
+    """Log the sweep's paired comparison on its sweep run (``compare/...``, the metrics
+    `Client.log_comparison` writes); returns how many. The driver's last step: from the
+    trials it holds, and a failure is only a warning (`s3delta report` logs it again)."""
+    try:
+        comparison = compare_scores(seed_scores(tracker.trials()), method=SEARCHED, baseline=RANDOM)
+        values = comparison_metrics(comparison)
+        if tracker.parent_id:
+            tracker.log_summary(tracker.parent_id, values, None)
+        return len(values)
+    except Exception as error:  # the trials are recorded; the summary can be redone by `report`
+        log.warning(
+            "paired comparison not logged to the sweep run (%s); `s3delta report %s` logs it",
+            error,
+            sweep,
+        )
+        return 0

@@ -26,11 +26,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 
 from orchestrator.mlflow_links import SHARED_VIEW_TAG, shared_view_state
 from orchestrator.paths import redact_url
+from orchestrator.results.client import TAG, TRIAL_TAGS, trial_row, trials_table
 from orchestrator.results.query import quote, search_all
 from orchestrator.results.structure_metrics import structure_metrics
 from orchestrator.runner.keys import TrialKey
@@ -99,6 +101,10 @@ class SweepTracker:
         self.cell_ids: dict[tuple[str, str, str], str] = {}
         self.live: dict[str, _LiveRun] = {}  # key text -> the run of a trial in flight
         self.reusable: dict[str, str] = {}  # key text -> an unfinished run of that key
+        # run id -> the trial's row as `Client.trials` would read it back: what the driver
+        # wrote (and, on resume, read once at the start), so summaries need no read-back
+        self.rows: dict[str, dict[str, Any]] = {}
+        self._steps: dict[str, dict[str, int]] = {}  # run id -> metric -> step of its value
         self._layers: dict[str, dict[str, int]] = {}
 
     def _experiment_id(self, name: str, artifact_root: Path | None) -> str:
@@ -166,6 +172,7 @@ class SweepTracker:
         for key, live in list(self.live.items()):  # trials still in flight (interrupted)
             self.client.set_tag(live.run_id, "s3delta.state", INTERRUPTED)
             self.client.set_terminated(live.run_id, status="FAILED")
+            self._ended(live.run_id, "FAILED")
             del self.live[key]
         for run_id in self.cell_ids.values():
             if self.client.get_run(run_id).info.status == "RUNNING":
@@ -256,6 +263,7 @@ class SweepTracker:
             f"tags.`s3delta.kind` = 'trial' and tags.`s3delta.sweep` = {quote(sweep)}"
         )
         for run in sorted(runs, key=lambda r: r.info.start_time or 0):
+            self.rows[run.info.run_id] = trial_row(run)
             key = run.data.tags.get("s3delta.key")
             status = run.info.status
             if not key or status not in rank:
@@ -302,6 +310,9 @@ class SweepTracker:
             for name, value in tags.items():
                 self.client.set_tag(reuse, name, value)
             earlier = self.client.get_run(reuse)
+            row = self.rows.setdefault(reuse, trial_row(earlier))
+            row.update(status="RUNNING", end_time=pd.NaT)
+            row.update({name: tags.get(TAG + name) for name in TRIAL_TAGS})
             if "s3delta.error" in earlier.data.tags:
                 self.client.delete_tag(reuse, "s3delta.error")
             for metric in earlier.data._metric_objs:
@@ -309,6 +320,13 @@ class SweepTracker:
         else:
             run = self.client.create_run(self.experiment_id, run_name=key.run_name, tags=tags)
             live.run_id = run.info.run_id
+            self.rows[live.run_id] = {
+                "run_id": live.run_id,
+                "status": "RUNNING",
+                "start_time": pd.to_datetime(run.info.start_time, unit="ms", utc=True),
+                "end_time": pd.NaT,
+                **{name: tags.get(TAG + name) for name in TRIAL_TAGS},
+            }
         try:
             self._log_batches(live.run_id, params=_params(values))
         except Exception as error:  # a reused run holding other values: keep the first
@@ -372,8 +390,19 @@ class SweepTracker:
             status = outcome.run_status
         finally:
             self.client.set_terminated(run_id, status=status)
+            self._ended(run_id, status)
             self.live.pop(key.text, None)
         return run_id
+
+    def _ended(self, run_id: str, status: str) -> None:
+        row = self.rows.get(run_id)
+        if row is not None:
+            row.update(status=status, end_time=pd.Timestamp.now(tz="UTC"))
+
+    def trials(self) -> pd.DataFrame:
+        """This sweep's trial runs as `Client.trials(sweep, phase=None)` would read them back,
+        from what this driver wrote and read at its start: no MLflow read."""
+        return trials_table(self.rows.values())
 
     def log_trial(
         self,
@@ -412,6 +441,13 @@ class SweepTracker:
             self.client.log_batch(run_id, params=params[start : start + 100])
         for start in range(0, len(metrics), BATCH_MAX):
             self.client.log_batch(run_id, metrics=metrics[start : start + BATCH_MAX])
+        row = self.rows.get(run_id)
+        if row is not None:  # a trial run: its latest value per metric, as MLflow keeps it
+            steps = self._steps.setdefault(run_id, {})
+            for metric in metrics:
+                if metric.step >= steps.get(metric.key, -1):
+                    steps[metric.key] = metric.step
+                    row[metric.key] = metric.value
 
     def _log_result_artifacts(self, run_id: str, result: TrialResult) -> None:
         with tempfile.TemporaryDirectory() as tmp:
