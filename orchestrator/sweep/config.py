@@ -15,6 +15,7 @@ from pydantic import (
     AfterValidator,
     Field,
     ModelWrapValidatorHandler,
+    PrivateAttr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -27,6 +28,7 @@ from orchestrator.sweep.distributions import Categorical, Constant, Distribution
 from orchestrator.sweep.one_search import LARGEST, largest_budget
 from orchestrator.sweep.problems import problem_errors, raise_errors, reraisable
 from orchestrator.sweep.sections import PruningSettings, base_dir_of
+from orchestrator.sweep.sequential_seeds import SequentialSeeds, sequential_problems, split_seeds
 from orchestrator.sweep.setup_checks import (
     count_problems,
     data_problems,
@@ -80,6 +82,9 @@ class SweepConfig(SweepBase):
     # search once per task and seed at this budget (one of budgets, or "largest") and
     # re-solve that search at the other budgets (orchestrator.sweep.one_search)
     one_search_budget: str | int | None = None
+    # ``seeds: {start, max, until: decided, margin, baseline}``: taken apart by
+    # `split_seeds` (``seeds`` holds the start seeds), None for a plain list
+    _sequential_seeds: SequentialSeeds | None = PrivateAttr(default=None)
 
     @field_validator("one_search_budget")
     @classmethod
@@ -112,20 +117,24 @@ class SweepConfig(SweepBase):
         Field errors (pydantic) and the training, search-space and cross-section rules
         (`checks`, on the raw mapping, so they hold even where a field failed) are raised
         together; the setup checks only run on a file with no other problem. Top-level
-        ``x-`` keys are dropped first."""
+        ``x-`` keys are dropped first, and a ``seeds`` mapping is taken apart
+        (`sequential_seeds`)."""
         if not isinstance(data, dict):
             return handler(data)
         data = without_extensions(data)
+        raw_seeds = data.get("seeds")
+        data, sequential, errors = split_seeds(data)
         config: SweepConfig | None = None
         try:
             config = handler(data)
         except ValidationError as err:
-            errors = reraisable(err)
-        else:
-            errors = []
-        errors += problem_errors(semantic_problems(data))
+            errors += reraisable(err)
+        errors += problem_errors(
+            semantic_problems(data) + sequential_problems(raw_seeds, data.get("methods"))
+        )
         raise_errors(cls.__name__, errors)
         assert config is not None  # no errors: the handler returned
+        config._sequential_seeds = sequential
         config._hold_as_trials_do()
         raise_errors(cls.__name__, problem_errors(config._setup_problems()))
         return config
@@ -143,7 +152,7 @@ class SweepConfig(SweepBase):
         cells_per_task = sum(len(self.budgets) if m.uses_budget else 1 for m in self.parsed_methods)
         return (
             count_problems(
-                seeds=len(self.seeds),
+                seeds=self.sequential_seeds.max if self.sequential_seeds else len(self.seeds),
                 trials_per_cell=self.optuna.trials_per_cell,
                 tasks=len(self.tasks),
                 cells_per_task=cells_per_task,
@@ -152,6 +161,12 @@ class SweepConfig(SweepBase):
             + device_problems(self.training.get("device"), self.resources.gpus_per_trial)
             + structure_file_problems(self.methods, self.model)
         )
+
+    @property
+    def sequential_seeds(self) -> SequentialSeeds | None:
+        """``seeds: {start, max, until: decided, ...}`` (`seeds` then holds ``start``);
+        None when ``seeds`` is a plain list."""
+        return self._sequential_seeds
 
     @property
     def one_search_at(self) -> str | None:

@@ -19,6 +19,7 @@ from orchestrator.sweep.config import SweepConfig
 from orchestrator.sweep.distributions import DISTRIBUTION_KEYS, DISTRIBUTION_TAGS
 from orchestrator.sweep.errors import Loc, SweepValidationError, describe_error, yaml_path
 from orchestrator.sweep.problems import PROBLEM_TYPE
+from orchestrator.sweep.sequential_seeds import SequentialSeeds
 from orchestrator.sweep.sweep_base import SweepBase
 from orchestrator.sweep.trial_fields import training_fields
 from orchestrator.sweep.yaml_source import parse_yaml, read_yaml
@@ -81,6 +82,8 @@ def _allowed_keys(loc: Loc, kind: type[BaseModel]) -> Sequence[str]:
     section = field.annotation if field is not None else None
     if isinstance(section, type) and issubclass(section, BaseModel):
         return list(section.model_fields)
+    if parent == ("seeds",) and issubclass(kind, SweepConfig):
+        return list(SequentialSeeds.model_fields)
     if parent[0] == "training":
         return training_fields()
     if len(parent) == 3 and parent[0] == "search_space":
