@@ -52,11 +52,24 @@ def _check(cfg: TrialConfig) -> tuple[Method, TaskSpec]:
     problem = method.spec.check(cfg)
     if problem:
         raise TrialSetupError(problem)
+    if cfg.structure_updates is not None:
+        if cfg.structure_updates <= 0:
+            raise TrialSetupError(
+                f"structure_updates={cfg.structure_updates} must be positive, e.g. 1700"
+            )
+        if cfg.search_epochs is not None:
+            raise TrialSetupError(
+                "structure_updates and search_epochs both set the search's length: keep one of them"
+            )
     for name in ("search_epochs", "retrain_epochs"):
         value = getattr(cfg, name)
         if value is not None and not (0 < value < 10_000):
             raise TrialSetupError(f"{name}={value} must be positive and finite, e.g. 10")
-    if cfg.search_epochs is None and not 0 <= cfg.alpha_warmup_steps < max(cfg.search_steps, 1):
+    if (
+        cfg.search_epochs is None
+        and cfg.structure_updates is None
+        and not 0 <= cfg.alpha_warmup_steps < max(cfg.search_steps, 1)
+    ):
         raise TrialSetupError(
             f"alpha_warmup_steps={cfg.alpha_warmup_steps} must be >= 0 and below "
             f"search_steps={cfg.search_steps}, e.g. {cfg.search_steps // 5}"
@@ -144,6 +157,8 @@ def _steps_from_epochs(cfg: TrialConfig, n_train: int) -> TrialConfig:
     update: dict[str, int] = {}
     if cfg.retrain_epochs is not None:
         update["retrain_steps"] = max(1, math.ceil(cfg.retrain_epochs * n_train / cfg.batch_size))
+    if cfg.structure_updates is not None:
+        update["search_steps"] = cfg.structure_updates + cfg.alpha_warmup_steps
     if cfg.search_epochs is not None:
         half = n_train // 2
         update["search_steps"] = max(1, math.ceil(cfg.search_epochs * half / cfg.batch_size))

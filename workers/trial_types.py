@@ -40,6 +40,10 @@ class TrialConfig(BaseModel):
     # search steps = ceil(epochs * |train| / 2 / batch) (the w half of the train split)
     search_epochs: float | None = None
     retrain_epochs: float | None = None
+    # the search's length as what it is about: the number of gate (alpha) updates, one per
+    # search step after the alpha warm-up. Set, it replaces search_steps (search_steps =
+    # structure_updates + alpha_warmup_steps); the reference makes 1,350-5,110 of them
+    structure_updates: int | None = None
     # score search-phase checkpoints on a seeded subset of dev (None = all of dev); the
     # retrain phase always selects on the whole dev split
     search_eval_examples: int | None = None

@@ -121,10 +121,25 @@ def cross_section_problems(raw: dict[str, Any]) -> list[str]:
             "pruning.enabled: Optuna cannot prune multi-objective (score_vs_size) studies; "
             "set pruning.enabled: false, or objective: score"
         )
+    problems += _length_problems(raw)
     problems += _budget_problems(raw)
     problems += one_search_problems(raw)
     problems += transfer_problems(raw)
     return problems
+
+
+def _length_problems(raw: dict[str, Any]) -> list[str]:
+    """The search's length is set one way: structure_updates or search_epochs."""
+    training, space = _section(raw, "training"), _section(raw, "search_space")
+    updates = "structure_updates" in training or "structure_updates" in space
+    epochs = "search_epochs" in training or "search_epochs" in space
+    if updates and epochs:
+        where = "training" if "structure_updates" in training else "search_space"
+        return [
+            f"{where}.structure_updates: both structure_updates and search_epochs set the "
+            "search's length; keep one of them"
+        ]
+    return []
 
 
 def _budget_problems(raw: dict[str, Any]) -> list[str]:

@@ -55,6 +55,7 @@ AT_LEAST_ONE = (
     "max_length",
     "eval_every",
     "search_steps",
+    "structure_updates",
     "retrain_steps",
     "num_threads",
     "max_train_examples",
@@ -73,7 +74,13 @@ ABOVE_ZERO = (
     "gate_temperature_final",
     "lora_scale",
 )
-STEP_FIELDS = ("search_steps", "retrain_steps", "alpha_warmup_steps", "eval_every")
+STEP_FIELDS = (
+    "search_steps",
+    "structure_updates",
+    "retrain_steps",
+    "alpha_warmup_steps",
+    "eval_every",
+)
 UPPER: dict[str, int] = {"batch_size": 65_536, "eval_batch_size": 65_536, "max_length": 65_536}
 UPPER.update({"num_threads": 1_024, "adapter_width": 65_536})
 DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda)(:(\d{1,4}))?$")

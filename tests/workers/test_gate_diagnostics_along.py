@@ -44,3 +44,17 @@ def test_diagnostics_at_every_search_evaluation(tiny_bert_dir) -> None:
     assert (with_gap.dev, with_gap.test, with_gap.structure) == (
         plain.dev, plain.test, plain.structure,
     )  # fmt: skip
+
+
+def test_structure_updates_set_the_search_length_and_are_recorded(tiny_bert_dir) -> None:
+    result, along = _run(tiny_bert_dir, structure_updates=4)  # + 1 warm-up step
+    assert result.config["search_steps"] == 5 and result.config["structure_updates"] == 4
+    assert result.search_diagnostics["structure_updates"] == 4.0
+    assert along[-1]["structure_updates"] == 4.0
+
+
+def test_structure_updates_and_search_epochs_are_refused_together(tiny_bert_dir) -> None:
+    from workers.trial import TrialSetupError
+
+    with pytest.raises(TrialSetupError, match="keep one of them"):
+        _run(tiny_bert_dir, structure_updates=4, search_epochs=1.0)

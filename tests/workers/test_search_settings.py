@@ -56,7 +56,10 @@ def test_diagnostics_anneal_and_warmup_are_recorded(tiny_bert_dir):
         _cfg(tiny_bert_dir, gate_temperature_final=0.1, alpha_warmup_steps=2), events.append
     )
     d = r.search_diagnostics
-    assert set(d) == {"share_p_gt_half", "entropy", "top_p", "discrete_dev_score", "discretisation_gap"}
+    assert set(d) == {
+        "share_p_gt_half", "entropy", "top_p", "discrete_dev_score", "discretisation_gap",
+        "structure_updates",
+    }  # fmt: skip
     assert 0 <= d["share_p_gt_half"] <= 1 and 0 <= d["entropy"] <= 1
     assert d["discretisation_gap"] == pytest.approx(r.search_dev["accuracy"] - d["discrete_dev_score"])
     search = [e for e in events if e.phase == "search"]

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 SEARCH_PHASE_FIELDS = frozenset(
     {
         "search_steps",
+        "structure_updates",
         "structure_lr",
         "beta",
         "darts_order",
