@@ -16,8 +16,8 @@ strong baseline a searched structure has to beat.
   multiplied by the mask (a hook), weight decay is 0 for these tensors, and Adam's update
   of an element whose gradient was always 0 is exactly 0.
 - The native form is the backbone with the trained values written in: a plain
-  transformers checkpoint. `sparse_delta`/`apply_sparse_delta` carry only the changed
-  values (indices and new values), so the small file can be shipped instead.
+  transformers checkpoint. `mask_tensors`/`apply_mask_tensors` carry only the masked
+  values (indices and trained values), so the small file can be shipped instead.
 """
 
 from __future__ import annotations
@@ -96,30 +96,39 @@ def train_masked(backbone: nn.Module, mask: RandomMask) -> list[nn.Parameter]:
     return trained
 
 
-def sparse_delta(
-    backbone: nn.Module, pretrained: nn.Module, mask: RandomMask
-) -> dict[str, dict[str, list[float] | list[int]]]:
-    """The trained values at the mask (and their change from ``pretrained``), per tensor."""
-    now, before = dict(backbone.named_parameters()), dict(pretrained.named_parameters())
-    out: dict[str, dict[str, list[float] | list[int]]] = {}
+MASK_PREFIX = "mask."  # tensors "mask.<parameter>.indices" / ".values" in the file
+
+
+def mask_tensors(backbone: nn.Module, mask: RandomMask) -> dict[str, torch.Tensor]:
+    """The trained values at the mask, as ``mask.<name>.indices`` (int64, flat) and
+    ``mask.<name>.values`` tensors: what `apply_mask_tensors` writes back."""
+    params = dict(backbone.named_parameters())
+    out: dict[str, torch.Tensor] = {}
     for name, flat in mask.indices.items():
         idx = torch.tensor(flat, dtype=torch.long)
-        value = now[name].detach().cpu().reshape(-1)[idx]
-        base = before[name].detach().cpu().reshape(-1)[idx]
-        out[name] = {"indices": flat, "values": value.tolist(), "delta": (value - base).tolist()}
+        out[f"{MASK_PREFIX}{name}.indices"] = idx
+        out[f"{MASK_PREFIX}{name}.values"] = params[name].detach().cpu().reshape(-1)[idx].clone()
     return out
 
 
-def apply_sparse_delta(
-    backbone: nn.Module, delta: dict[str, dict[str, list[float] | list[int]]]
-) -> nn.Module:
-    """Write a `sparse_delta` into a pretrained ``backbone`` (in place): the native model."""
+def apply_mask_tensors(backbone: nn.Module, tensors: dict[str, torch.Tensor]) -> nn.Module:
+    """Write `mask_tensors` into a pretrained ``backbone`` (in place): the native model,
+    a plain transformers model that ``save_pretrained`` can write."""
     params = dict(backbone.named_parameters())
+    names = [k[len(MASK_PREFIX) : -len(".indices")] for k in tensors if k.endswith(".indices")]
     with torch.no_grad():
-        for name, part in delta.items():
+        for name in names:
             if name not in params:
                 raise KeyError(f"{name}: not a parameter of this backbone; load the same model")
             flat = params[name].view(-1)
-            idx = torch.tensor(part["indices"], dtype=torch.long, device=flat.device)
-            flat[idx] = torch.tensor(part["values"], dtype=flat.dtype, device=flat.device)
+            idx = tensors[f"{MASK_PREFIX}{name}.indices"].to(flat.device)
+            flat[idx] = tensors[f"{MASK_PREFIX}{name}.values"].to(flat.device, flat.dtype)
     return backbone
+
+
+def changed_count(backbone: nn.Module, pretrained: nn.Module) -> int:
+    """How many elements differ between two copies of a backbone (a check on a mask run)."""
+    before = dict(pretrained.named_parameters())
+    return sum(
+        int((p.detach() != before[n].detach()).sum()) for n, p in backbone.named_parameters()
+    )

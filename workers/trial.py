@@ -133,6 +133,8 @@ def _write_artifacts(
                 },
             )
         )
+    for name, write in (info.get("artifact_writers") or {}).items():  # e.g. random-mask's file
+        files[name] = str(write(out / name))
     for name, data in (info.get("json_artifacts") or {}).items():  # e.g. a search's logits
         path = out / name
         path.write_text(json.dumps(data, indent=1))

@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from search_space import find_candidates
-from search_space.random_mask import apply_sparse_delta, draw_mask, mask_pool, train_masked
+from search_space.random_mask import (
+    apply_mask_tensors,
+    changed_count,
+    draw_mask,
+    mask_pool,
+    mask_tensors,
+    train_masked,
+)
 from search_space.uniform import spread, uniform_select
 
 
@@ -96,11 +103,9 @@ def test_masked_training_moves_only_the_mask(tiny_bert_dir):
         assert not (diff & ~allowed).any(), f"{name}: an element outside the mask moved"
         changed += int(diff.sum())
     assert changed > 0.8 * mask.count  # (an element with zero gradient may stay put)
-    # the sparse file re-creates the trained backbone from a pretrained one
-    from search_space.random_mask import sparse_delta
-
+    # the mask's tensors re-create the trained backbone from a pretrained one
     fresh = AutoModel.from_pretrained(tiny_bert_dir)
-    delta = sparse_delta(model, fresh, mask)
-    apply_sparse_delta(fresh, delta)
+    apply_mask_tensors(fresh, mask_tensors(model, mask))
     for (n, p), (_, q) in zip(model.named_parameters(), fresh.named_parameters(), strict=True):
         assert torch.equal(p.detach(), q.detach()), n
+    assert changed_count(fresh, AutoModel.from_pretrained(tiny_bert_dir)) == changed

@@ -3,9 +3,10 @@ budget's count, trained in place (`search_space.random_mask`); no delta modules.
 
 Its learning rate is ``delta_lr`` (what it trains is its delta), tuned in its own cells
 like every delta method's; random masking wants a larger one than modules do (Xu & Zhang,
-ICML 2024). The trial records the mask's SHA-256 and writes ``random_mask.json`` (indices
-and trained values per tensor), which `apply_sparse_delta` writes into the pretrained
-model: the native export.
+ICML 2024). The trial records the mask's SHA-256 and writes ``random_mask.safetensors``
+(indices and trained values per tensor, the head, and the mask's identity in its
+metadata; `search_space.read_delta` reads it), which `apply_mask_tensors` writes into the
+pretrained model: the native export.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from workers.task_model import TaskModel
     from workers.trial_context import TrialContext
 
-MASK_FILE = "random_mask.json"
+MASK_FILE = "random_mask.safetensors"
 
 
 class RandomMaskMethod(MethodSpec):
@@ -60,16 +61,24 @@ class RandomMaskMethod(MethodSpec):
         structure: Structure | None,
         info: dict[str, Any],
     ) -> None:
-        from search_space.random_mask import sparse_delta
+        from search_space import backbone_fingerprint, save_delta
+        from search_space.random_mask import mask_tensors
 
         mask = self._mask(ctx, model.backbone)
-        delta = sparse_delta(model.backbone, ctx.load(), mask)
         info.setdefault("records", {})["mask_sha256"] = mask.digest
-        info.setdefault("json_artifacts", {})[MASK_FILE] = {
+        tensors = mask_tensors(model.backbone, mask)
+        head = {} if model.head is None else dict(model.head.state_dict())
+        meta = {
+            "method": self.family,
             "model": ctx.cfg.model,
-            "seed": mask.seed,
-            "count": mask.count,
-            "pool_size": mask.pool_size,
-            "sha256": mask.digest,
-            "tensors": delta,
+            "task": model.spec.name,
+            "pooling": model.pooling,
+            "seed": str(mask.seed),
+            "count": str(mask.count),
+            "pool_size": str(mask.pool_size),
+            "mask_sha256": mask.digest,
         }
+        fingerprint = backbone_fingerprint(ctx.load())  # of the pretrained backbone
+        info.setdefault("artifact_writers", {})[MASK_FILE] = lambda path: save_delta(
+            path, tensors, None, fingerprint, head=head, extra=meta
+        )
