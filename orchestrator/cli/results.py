@@ -126,14 +126,21 @@ def best(
     task: str = typer.Option(..., "--task", help="task name, e.g. glue/sst2"),
     budget: str = typer.Option(..., "--budget", help="budget as written in the sweep, e.g. 0.01%"),
     out: Path | None = typer.Option(None, "--out", help="write the structure JSON here"),
+    run_id: bool = typer.Option(
+        False, "--run-id", help="print only that run's MLflow run id (for `s3delta export`)"
+    ),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help=TRACKING_HELP),
     experiment: str = typer.Option("s3delta", "--experiment", help=EXPERIMENT_HELP),
 ) -> None:
-    """Print (or save) the structure of the best-dev s3delta final run of a task and budget."""
+    """Print (or save) the structure of the best-dev s3delta final run of a task and budget;
+    with --run-id, that run's id: `s3delta export $(s3delta best ... --run-id) DIR`."""
     from orchestrator.results.client import ResultsError
 
     client = open_client(tracking_uri, experiment)
     try:
+        if run_id:
+            typer.echo(client.best_run_id(sweep, task, budget))
+            return
         structure = client.best_structure(sweep, task, budget)
     except ResultsError as err:
         fail(str(err))
@@ -149,8 +156,9 @@ def best(
 def export(
     run: str = typer.Argument(
         ...,
-        help="a trial: its MLflow run id (MLflow UI, `s3delta results --json`) or its local "
-        "folder (runs/<sweep>/trials/<trial>, holding delta.safetensors)",
+        help="a trial: its MLflow run id (the best s3delta trial's: `s3delta best SWEEP --task "
+        "T --budget B --run-id`; any trial's: its run page in `s3delta ui`) or its local folder "
+        "(runs/<sweep>/trials/<trial>, holding delta.safetensors)",
     ),
     out_dir: Path = typer.Argument(..., help="folder to write (must not exist, or be empty)"),
     fmt: str = typer.Option("peft", "--format", help="peft (PeftModel.from_pretrained) or native"),
@@ -167,7 +175,8 @@ def export(
     the trained model) or in s3delta's own format, with a model card (README.md).
 
     PEFT holds LoRA, BitFit and LayerNorm gains; a structure with LRA or adapters exports
-    only with --format native, or with --partial (which says what it drops)."""
+    exactly only with --format native (every structure), or to PEFT with --partial, which
+    keeps what PEFT can hold and says what it keeps, drops and how much outputs change."""
     from orchestrator.quiet import quiet_libraries
     from orchestrator.results.client import ResultsError
     from search_space.peft_export import PeftExportError
