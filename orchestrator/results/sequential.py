@@ -45,9 +45,9 @@ SPENDING: Spending = "obrien-fleming"
 POINTS = 100.0  # a score of 0.8123 is 81.23 points
 _GRID = 401  # points of the integration grid per look (odd: Simpson's rule)
 _SPAN = 12.0  # the grid covers at most +-12 standard deviations of the running sum
+_STEP = 0.125  # and is at least this fine (the running sum moves by sd 1 per observation)
 _PATHS = 2**18  # simulated sequences that calibrate the t multipliers
 _SEED = 22  # their seed (the issue that asked for this)
-_STEP = 0.125  # and is at least this fine (the running sum moves by sd 1 per observation)
 
 
 def spent(fraction: float, alpha: float = ALPHA, spending: Spending = SPENDING) -> float:
@@ -214,7 +214,8 @@ class Decision:
 
     `ci_low`/`ci_high`: the repeated confidence interval at this look, valid with every
     other look of the design at once (not the plain t-interval); `critical`: its t
-    multiplier. `more`: undecided with fewer than n_max pairs (add the next pair)."""
+    multiplier. `more`: undecided with fewer than n_max pairs (add the next pair).
+    Differences that are all equal (sd 0) give the interval [mean, mean]."""
 
     verdict: Verdict
     n_pairs: int

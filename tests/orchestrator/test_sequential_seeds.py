@@ -97,8 +97,8 @@ def test_decide_many_agrees_with_decide() -> None:
 
 def test_z_boundaries_match_the_published_lan_demets_values() -> None:
     """Five equally spaced looks, two-sided 0.05, O'Brien-Fleming-type spending: 4.8769,
-    3.3569, 2.6803, 2.2898, 2.0310 (Jennison & Turnbull 2000, table 7.? / R ldbounds);
-    one look is the fixed test, 1.95996."""
+    3.3569, 2.6803, 2.2898, 2.0310 (as R's ldbounds and gsDesign give them); one look is
+    the fixed test, 1.95996."""
     obf = z_boundaries((1, 2, 3, 4, 5))
     assert obf == pytest.approx((4.8769, 3.3569, 2.6803, 2.2898, 2.0310), abs=2e-4)
     assert z_boundaries((7,)) == pytest.approx((1.959964,), abs=1e-6)
