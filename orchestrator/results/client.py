@@ -9,14 +9,13 @@ rather than MLflow's ``tags.s3delta.task`` / ``metrics.test_score``.
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 import shutil
 import tempfile
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,6 @@ from search_space.budget import BudgetError, parse_budget
 from search_space.structure import Structure
 from workers.methods import RANDOM_METHOD, SEARCHED_METHOD
 
-log = logging.getLogger(__name__)
 TRIAL_TAGS = ("sweep", "task", "method", "budget", "seed", "phase")
 TRIAL_BASE_COLUMNS = ["run_id", "status", "start_time", "end_time", *TRIAL_TAGS]
 
@@ -125,6 +123,98 @@ def _accuracy_only(finished: pd.DataFrame) -> set[str]:
 def _optional(row: dict[str, Any], column: str) -> float | None:
     value = row.get(column)
     return None if value is None or pd.isna(value) else float(value)
+
+
+def trial_row(run: Run) -> dict[str, Any]:
+    """One trial run as a row of `trials_table`: ids, status, times, tags, latest metrics."""
+    row: dict[str, Any] = {
+        "run_id": run.info.run_id,
+        "status": run.info.status,
+        "start_time": pd.to_datetime(run.info.start_time, unit="ms", utc=True),
+        "end_time": pd.to_datetime(run.info.end_time, unit="ms", utc=True),
+    }
+    for tag in TRIAL_TAGS:
+        row[tag] = run.data.tags.get(TAG + tag)
+    row.update(run.data.metrics)
+    return row
+
+
+def trials_table(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """Trial rows (`trial_row`, or the ones the driver holds) as `Client.trials` returns them:
+    the base columns first, seed as an integer, then the metrics sorted by name."""
+    frame = pd.DataFrame(list(rows))
+    for column in TRIAL_BASE_COLUMNS:
+        if column not in frame.columns:
+            frame[column] = pd.Series(dtype=object)
+    frame["seed"] = pd.to_numeric(frame["seed"], errors="coerce").astype("Int64")
+    metric_columns = sorted(c for c in frame.columns if c not in TRIAL_BASE_COLUMNS)
+    frame = frame[TRIAL_BASE_COLUMNS + metric_columns]
+    return frame.sort_values(["task", "method", "budget", "seed"], ignore_index=True)
+
+
+def results_table(trials: pd.DataFrame) -> pd.DataFrame:
+    """Final-phase results per (task, method, budget) of a trials table: mean/std over seeds.
+
+    Only FINISHED runs count (the latest one if a seed ran twice); ``n_failed``
+    says how many runs of the cell did not finish (failed, killed, still running).
+    Columns: task, method, budget, n_seeds, n_failed, test_score_mean/_std, each
+    ``test_<metric>``'s mean/std, dev_score_mean, delta_params_mean,
+    budget_params_mean. Std is the sample std (ddof=1); NaN with one seed.
+    """
+    trials = trials[trials["phase"] == "final"]
+    keys = ["task", "method", "budget"]
+    finished = _latest_finished(trials)
+    failed = trials[trials["status"] != "FINISHED"].groupby(keys).size()
+    score_columns = sorted(c for c in trials.columns if c.startswith("test_"))
+    rows = []
+    for key, cell in finished.groupby(keys, sort=False):
+        row: dict[str, Any] = dict(zip(keys, key, strict=True))
+        row["n_seeds"] = int(cell["seed"].nunique())
+        row["n_failed"] = int(failed.get(key, 0))
+        for column in score_columns:
+            row[f"{column}_mean"] = cell[column].mean()
+            row[f"{column}_std"] = cell[column].std(ddof=1)
+        for column in ("dev_score", "delta_params", "budget_params"):
+            row[f"{column}_mean"] = cell[column].mean() if column in cell else math.nan
+        rows.append(row)
+    for key, count in failed.items():
+        if not any(tuple(r[k] for k in keys) == key for r in rows):
+            rows.append({**dict(zip(keys, key, strict=True)), "n_seeds": 0, "n_failed": count})
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame(columns=[*keys, "n_seeds", "n_failed", "test_score_mean"])
+    frame["_order"] = frame["budget"].map(budget_key)
+    frame = frame.sort_values(["task", "method", "_order"], ignore_index=True)
+    return frame.drop(columns="_order")
+
+
+def seed_scores(trials: pd.DataFrame) -> list[SeedScore]:
+    """Each finished final run of a trials table: its test score, test size and sizes."""
+    finished = _latest_finished(trials[trials["phase"] == "final"])
+    finished = (
+        finished[finished["test_score"].notna()]
+        if "test_score" in finished
+        else finished.iloc[0:0]
+    )
+    accuracy = _accuracy_only(finished)
+    scores = []
+    for row in finished.to_dict("records"):
+        n_test = _optional(row, "n_test")
+        scores.append(
+            SeedScore(
+                task=str(row["task"]),
+                method=str(row["method"]),
+                budget=str(row["budget"]),
+                seed=int(row["seed"]),
+                score=float(row["test_score"]),
+                n_test=None if n_test is None else int(n_test),
+                delta_params=_optional(row, "delta_params"),
+                backbone_params=_optional(row, "backbone_params"),
+                accuracy_only=str(row["task"]) in accuracy,
+                test_capped=_test_capped(row),
+            )
+        )
+    return scores
 
 
 @contextmanager
@@ -220,96 +310,22 @@ class Client:
         """One row per trial run of a sweep (``phase`` "final", "tune" or None for both).
 
         Columns: run_id, status, start_time, end_time, the s3delta tags (seed as int)
-        and every logged metric's latest value under its own name.
+        and every logged metric's latest value under its own name (`trials_table`).
         """
         if phase not in ("final", "tune", None):
             raise ResultsError(f"phase {phase!r} is not one of 'final', 'tune' or None (both)")
         self._sweep_run(sweep)
         tags = {KIND_TAG: "trial", SWEEP_TAG: sweep}
         query = tags_filter(tags if phase is None else {**tags, f"{TAG}phase": phase})
-        rows = []
-        for run in self._search(query):
-            row: dict[str, Any] = {
-                "run_id": run.info.run_id,
-                "status": run.info.status,
-                "start_time": pd.to_datetime(run.info.start_time, unit="ms", utc=True),
-                "end_time": pd.to_datetime(run.info.end_time, unit="ms", utc=True),
-            }
-            for tag in TRIAL_TAGS:
-                row[tag] = run.data.tags.get(TAG + tag)
-            row.update(run.data.metrics)
-            rows.append(row)
-        frame = pd.DataFrame(rows)
-        for column in TRIAL_BASE_COLUMNS:
-            if column not in frame.columns:
-                frame[column] = pd.Series(dtype=object)
-        frame["seed"] = pd.to_numeric(frame["seed"], errors="coerce").astype("Int64")
-        metric_columns = sorted(c for c in frame.columns if c not in TRIAL_BASE_COLUMNS)
-        frame = frame[TRIAL_BASE_COLUMNS + metric_columns]
-        return frame.sort_values(["task", "method", "budget", "seed"], ignore_index=True)
+        return trials_table(trial_row(run) for run in self._search(query))
 
     def results(self, sweep: str) -> pd.DataFrame:
-        """Final-phase results per (task, method, budget): mean/std over seeds.
-
-        Only FINISHED runs count (the latest one if a seed ran twice); ``n_failed``
-        says how many runs of the cell did not finish (failed, killed, still running).
-        Columns: task, method, budget, n_seeds, n_failed, test_score_mean/_std, each
-        ``test_<metric>``'s mean/std, dev_score_mean, delta_params_mean,
-        budget_params_mean. Std is the sample std (ddof=1); NaN with one seed.
-        """
-        trials = self.trials(sweep, phase="final")
-        keys = ["task", "method", "budget"]
-        finished = _latest_finished(trials)
-        failed = trials[trials["status"] != "FINISHED"].groupby(keys).size()
-        score_columns = sorted(c for c in trials.columns if c.startswith("test_"))
-        rows = []
-        for key, cell in finished.groupby(keys, sort=False):
-            row: dict[str, Any] = dict(zip(keys, key, strict=True))
-            row["n_seeds"] = int(cell["seed"].nunique())
-            row["n_failed"] = int(failed.get(key, 0))
-            for column in score_columns:
-                row[f"{column}_mean"] = cell[column].mean()
-                row[f"{column}_std"] = cell[column].std(ddof=1)
-            for column in ("dev_score", "delta_params", "budget_params"):
-                row[f"{column}_mean"] = cell[column].mean() if column in cell else math.nan
-            rows.append(row)
-        for key, count in failed.items():
-            if not any(tuple(r[k] for k in keys) == key for r in rows):
-                rows.append({**dict(zip(keys, key, strict=True)), "n_seeds": 0, "n_failed": count})
-        frame = pd.DataFrame(rows)
-        if frame.empty:
-            return pd.DataFrame(columns=[*keys, "n_seeds", "n_failed", "test_score_mean"])
-        frame["_order"] = frame["budget"].map(budget_key)
-        frame = frame.sort_values(["task", "method", "_order"], ignore_index=True)
-        return frame.drop(columns="_order")
+        """Final-phase results per (task, method, budget): mean/std over seeds (`results_table`)."""
+        return results_table(self.trials(sweep, phase="final"))
 
     def seed_scores(self, sweep: str) -> list[SeedScore]:
         """Each finished final run's test score with its test size and sizes (for `compare`)."""
-        finished = _latest_finished(self.trials(sweep, phase="final"))
-        finished = (
-            finished[finished["test_score"].notna()]
-            if "test_score" in finished
-            else finished.iloc[0:0]
-        )
-        accuracy = _accuracy_only(finished)
-        scores = []
-        for row in finished.to_dict("records"):
-            n_test = _optional(row, "n_test")
-            scores.append(
-                SeedScore(
-                    task=str(row["task"]),
-                    method=str(row["method"]),
-                    budget=str(row["budget"]),
-                    seed=int(row["seed"]),
-                    score=float(row["test_score"]),
-                    n_test=None if n_test is None else int(n_test),
-                    delta_params=_optional(row, "delta_params"),
-                    backbone_params=_optional(row, "backbone_params"),
-                    accuracy_only=str(row["task"]) in accuracy,
-                    test_capped=_test_capped(row),
-                )
-            )
-        return scores
+        return seed_scores(self.trials(sweep, phase="final"))
 
     def compare(
         self, sweep: str, baseline: str = RANDOM_METHOD, method: str = SEARCHED_METHOD
@@ -518,21 +534,3 @@ class Client:
         runs = self._search(f"tags.`{TAG}local.output_dir` = {quote(str(folder))}")
         return max(runs, key=lambda r: r.info.start_time or 0) if runs else None
 
-
-def record_comparison(
-    tracking_uri: str, experiment: str, sweep: str, run_id: str | None = None
-) -> int:
-    """Log a sweep's comparison to its parent run; returns the number of metrics.
-
-    Called by the driver when a sweep ends: a failure here is logged as a warning and
-    returns 0, so it never fails a sweep whose trials are all recorded.
-    """
-    try:
-        return len(Client(tracking_uri, experiment).log_comparison(sweep, run_id=run_id))
-    except Exception as error:  # the trials are recorded; the summary can be redone by `report`
-        log.warning(
-            "paired comparison not logged to the sweep run (%s); `s3delta report %s` logs it",
-            error,
-            sweep,
-        )
-        return 0
