@@ -15,6 +15,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from orchestrator.paths import redact_url
+from orchestrator.runner.trial_sampler import TrialSeededSampler
 
 CONFIG_ATTR = "s3delta.config"
 KEY_ATTR = "s3delta.key"
@@ -47,7 +48,15 @@ def cell_seed(base_seed: int, study_name: str) -> int:
 
 
 def make_sampler(kind: str, seed: int) -> optuna.samplers.BaseSampler:
-    """TPE (default; constant liar so parallel asks spread out), NSGA-II or random."""
+    """TPE (default; constant liar so parallel asks spread out), NSGA-II or random, seeded
+    per trial from (seed, trial number) so a resumed cell asks what an uninterrupted one
+    would (`trial_sampler.py`)."""
+    if kind not in ("tpe", "nsga2", "random"):
+        raise ValueError(f"optuna.sampler: unknown sampler {kind!r}; use tpe, nsga2 or random")
+    return TrialSeededSampler(lambda trial_seed: _sampler(kind, trial_seed), seed)
+
+
+def _sampler(kind: str, seed: int) -> optuna.samplers.BaseSampler:
     if kind == "tpe":
         return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
     if kind == "nsga2":
