@@ -5,6 +5,8 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import typer
@@ -31,35 +33,18 @@ def report(
     ),
 ) -> None:
     """Write a self-contained HTML report (and PNGs) of a sweep, and log it to MLflow."""
-    from dashboards.report import write_report
+    from orchestrator.kinds import ReportOptions, kind_of_recorded
     from orchestrator.results.client import ResultsError
 
     client = open_client(tracking_uri, experiment)
     target = out or Path("reports") / sweep.replace("/", "_")
-    from dashboards.subspace_report import write_subspace_report
-
-    page = write_subspace_report(client, sweep, target)  # None unless a subspace sweep
-    if page is not None:
-        typer.echo(f"wrote {page} (subspace sweep: tables, transfer heatmaps, landscapes)")
-        return
+    options = ReportOptions(target, log=log, png=png)
     try:
-        files = write_report(client, sweep, target, log_to_mlflow=log, pngs=png)
+        lines = kind_of_recorded(client, sweep).report(client, sweep, options)
     except ResultsError as err:
         fail(str(err))
-    from dashboards.png_export import NO_PNG_PREFIX
-
-    png_notes = [n for n in files.notes if n.startswith(NO_PNG_PREFIX)]
-    if files.pngs:
-        typer.echo(f"wrote {files.html} and {len(files.pngs)} PNGs in {target / 'png'}")
-    elif png_notes:
-        typer.echo(f"wrote {files.html}; {png_notes[0]}")  # one line: why, and how to get them
-    else:
-        typer.echo(f"wrote {files.html}")
-    if files.logged_to_run:
-        typer.echo(f"logged to run {files.logged_to_run} under report/")
-    for note in files.notes:
-        if note not in png_notes:
-            typer.echo(f"note: {note}")
+    for line in lines:
+        typer.echo(line)
 
 
 def ui_command(port: int, tracking_uri: str | None = None) -> list[str]:
@@ -97,51 +82,165 @@ def ui_url(port: int, tracking_uri: str, experiment: str) -> str:
     return experiment_url(base, str(found.experiment_id), shared_view=shared)
 
 
-def run_server(argv: list[str]) -> int:
-    """Run ``argv`` as a child; SIGTERM, SIGINT and SIGHUP stop the child too (no orphan)."""
-    child = subprocess.Popen(argv)
+def ui_log_file(uri: str, port: int) -> Path:
+    """Where the servers' own output (access log, startup lines) goes: beside a SQLite
+    store, else in the temporary folder."""
+    if uri.startswith("sqlite:///"):
+        return Path(uri.removeprefix("sqlite:///")).absolute().parent / f"ui-{port}.log"
+    return Path(tempfile.gettempdir()) / f"s3delta-ui-{port}.log"
+
+
+def optuna_dashboard_command(storage: str, port: int) -> list[str]:
+    """argv for optuna-dashboard on 127.0.0.1:port over one Optuna storage."""
+    script = Path(sys.executable).with_name("optuna-dashboard")
+    head = [str(script)] if script.exists() else ["optuna-dashboard"]
+    return [*head, storage, "--host", "127.0.0.1", "--port", str(port)]
+
+
+def sweep_storage(sweep: str) -> str:
+    """The Optuna storage of a sweep run under the home (`<home>/<sweep>/optuna.db`, or
+    $S3DELTA_OPTUNA_STORAGE), or exit 1 naming the sweeps there."""
+    from orchestrator import paths
+
+    run_dir = paths.default_run_dir(sweep)
+    if (run_dir / "plan.json").is_file():
+        return paths.default_optuna_storage(run_dir)
+    home = paths.s3delta_home()
+    known = sorted(d.name for d in home.glob("*") if (d / "plan.json").is_file())
+    fail(
+        f"no sweep {sweep!r} under {home} (sweeps there: {known or 'none'}); give one of "
+        "those, set S3DELTA_HOME, or pass --optuna-storage URL"
+    )
+
+
+def answers(url: str, timeout: float = 2.0) -> bool:
+    """True once ``url`` answers HTTP (any status below 500)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return bool(response.status < 500)
+    except urllib.error.HTTPError as err:
+        return err.code < 500
+    except OSError:
+        return False
+
+
+def run_servers(
+    commands: list[list[str]],
+    log: Path | None = None,
+    ready: list[tuple[str, str]] | None = None,
+    startup_s: float = 300.0,
+) -> int:
+    """Run ``commands`` as children; SIGTERM, SIGINT and SIGHUP stop them too (no orphan).
+    With ``log``, their output goes to that file. ``ready``: (probe URL, line) pairs: each
+    line is printed once its URL answers, so a printed link works when it is printed."""
+    out = log.open("ab") if log is not None else None
+    children = [
+        subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT if out else None)
+        for argv in commands
+    ]
 
     def forward(signum: int, _frame: object) -> None:
-        if child.poll() is None:
-            child.send_signal(signum if signum != signal.SIGHUP else signal.SIGTERM)
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum if signum != signal.SIGHUP else signal.SIGTERM)
 
     previous = {
         s: signal.signal(s, forward) for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
     }
+    waiting = list(ready or [])
+    deadline = time.monotonic() + startup_s
     try:
         while True:
-            try:
-                code = child.wait(timeout=1.0)
+            done = [c.poll() for c in children]
+            if any(code is not None for code in done):
+                code = next(c for c in done if c is not None)
+                if waiting and code not in (-signal.SIGTERM, -signal.SIGINT):
+                    _say_why(log)
                 break
-            except subprocess.TimeoutExpired:
-                continue
+            while waiting and answers(waiting[0][0]):
+                typer.echo(waiting.pop(0)[1])
+            if waiting and time.monotonic() > deadline:
+                typer.echo(f"error: {waiting[0][0]} did not answer in {startup_s:.0f} s", err=True)
+                _say_why(log)
+                code = 1
+                break
+            time.sleep(0.5 if waiting else 1.0)
     finally:
-        if child.poll() is None:
-            child.terminate()
+        for child in children:
+            if child.poll() is None:
+                child.terminate()
+        for child in children:
             try:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 child.kill()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        if out is not None:
+            out.close()
     return 0 if code in (-signal.SIGTERM, -signal.SIGINT) else code
+
+
+def _say_why(log: Path | None) -> None:
+    """The last lines of the servers' log, on stderr, when they fail to start."""
+    if log is None or not log.is_file():
+        return
+    tail = log.read_text(errors="replace").splitlines()[-8:]
+    typer.echo(f"the server stopped; last lines of {log}:", err=True)
+    for line in tail:
+        typer.echo(f"  {line}", err=True)
 
 
 def ui(
     port: int = typer.Option(5000, "--port", help="port on 127.0.0.1"),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help=TRACKING_HELP),
     experiment: str = typer.Option("s3delta", "--experiment", help="experiment to open"),
+    optuna: str | None = typer.Option(
+        None,
+        "--optuna",
+        help="also serve optuna-dashboard on 127.0.0.1 for this sweep's Optuna studies "
+        "(a sweep name: its storage <home>/<sweep>/optuna.db)",
+    ),
+    optuna_storage: str | None = typer.Option(
+        None, "--optuna-storage", help="with --optuna: this Optuna storage URL instead"
+    ),
+    optuna_port: int = typer.Option(8080, "--optuna-port", help="optuna-dashboard's port"),
 ) -> None:
-    """Start the MLflow UI on the s3delta tracking store (127.0.0.1, one worker); Ctrl-C stops it."""
+    """Start the MLflow UI on the s3delta tracking store (127.0.0.1, one worker) and print
+    its link once it answers; with --optuna, optuna-dashboard beside it. The servers'
+    access logs go to a file (named on start). Ctrl-C stops them."""
     from orchestrator.results.client import default_tracking_uri, missing_sqlite_store
 
     uri = tracking_uri or default_tracking_uri()
     missing = missing_sqlite_store(uri)
     if missing is not None:
         fail(f"no MLflow store at {missing}; run a sweep first or pass --tracking-uri")
-    argv = ui_command(port, tracking_uri)
-    typer.echo(f"MLflow UI at {ui_url(port, uri, experiment)} (store {argv[5]})")
-    raise typer.Exit(run_server(argv))
+    commands = [ui_command(port, tracking_uri)]
+    ready = [
+        (
+            f"http://127.0.0.1:{port}/health",
+            f"MLflow UI at {ui_url(port, uri, experiment)} (store {commands[0][5]})",
+        )
+    ]
+    if optuna is not None or optuna_storage is not None:
+        storage = optuna_storage or sweep_storage(optuna or "")
+        missing = missing_sqlite_store(storage)
+        if missing is not None:
+            fail(f"no Optuna storage at {missing}; has the sweep started?")
+        commands.append(optuna_dashboard_command(storage, optuna_port))
+        ready.append(
+            (
+                f"http://127.0.0.1:{optuna_port}/",
+                f"optuna-dashboard at http://127.0.0.1:{optuna_port}/ (storage {storage})",
+            )
+        )
+    log = ui_log_file(uri, port)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    typer.echo(f"starting (server logs: {log}); Ctrl-C stops")
+    raise typer.Exit(run_servers(commands, log, ready))
 
 
 def register(app: typer.Typer) -> None:

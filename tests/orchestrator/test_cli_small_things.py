@@ -107,34 +107,91 @@ def _serving(port: int) -> bool:
         return False
 
 
-def test_ui_prints_the_runs_view_and_stops_its_server_on_sigterm(tmp_path: Path) -> None:
+def test_ui_prints_links_once_they_answer_logs_to_a_file_and_stops_its_servers_on_sigterm(
+    tmp_path: Path,
+) -> None:
+    """`s3delta ui --optuna-storage`: MLflow and optuna-dashboard, each link printed only once
+    its server answers, their access logs in a file (a few lines on the console), and
+    SIGTERM stops both."""
+    import optuna
+
     from orchestrator.runner.tracking import SweepTracker
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"
     tracker = SweepTracker(uri, "s3delta", tmp_path / "art")
-    port = _free_port()
-    log = (tmp_path / "ui.log").open("w+")
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    optuna.create_study(study_name="demo/glue/sst2/s3delta/0.01%", storage=storage)
+    port, optuna_port = _free_port(), _free_port()
+    log = (tmp_path / "ui.out").open("w+")
     proc = subprocess.Popen(
-        [str(S3DELTA), "ui", "--port", str(port), "--tracking-uri", uri],
+        [
+            str(S3DELTA),
+            "ui",
+            "--port",
+            str(port),
+            "--tracking-uri",
+            uri,
+            "--optuna-storage",
+            storage,
+            "--optuna-port",
+            str(optuna_port),
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     try:
         deadline = time.monotonic() + 180
-        while not _serving(port):
+        while "optuna-dashboard at" not in Path(log.name).read_text():
             assert proc.poll() is None, Path(log.name).read_text()
-            assert time.monotonic() < deadline, "mlflow server did not come up"
+            assert time.monotonic() < deadline, "the servers did not come up"
             time.sleep(1)
-        first = Path(log.name).read_text().splitlines()[0]
-        assert f"#/experiments/{tracker.experiment_id}/runs?workflowType=machine_learning" in first
+        lines = Path(log.name).read_text().splitlines()
+        link = next(line for line in lines if line.startswith("MLflow UI at"))
+        assert f"#/experiments/{tracker.experiment_id}/runs?workflowType=machine_learning" in link
+        assert _serving(port)  # printed only once it answers
+        with urllib.request.urlopen(f"http://127.0.0.1:{optuna_port}/api/studies") as reply:
+            assert b"demo/glue/sst2/s3delta/0.01%" in reply.read()
+        # a few page loads: their access-log lines go to the file, not the console
+        for _ in range(3):
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10).close()
+        time.sleep(1)
+        assert len(Path(log.name).read_text().splitlines()) < 10, Path(log.name).read_text()
+        server_log = tmp_path / f"ui-{port}.log"
+        assert f"server logs: {server_log}" in lines[0] and server_log.stat().st_size > 0
         proc.send_signal(signal.SIGTERM)  # only to s3delta, not to its process group
         assert proc.wait(timeout=60) == 0
         deadline = time.monotonic() + 30
-        while _serving(port) and time.monotonic() < deadline:
+        while (_serving(port) or _answers(optuna_port)) and time.monotonic() < deadline:
             time.sleep(0.5)
         assert not _serving(port), "the MLflow server outlived `s3delta ui`"
+        assert not _answers(optuna_port), "optuna-dashboard outlived `s3delta ui`"
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+
+
+def _answers(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def test_ui_optuna_names_the_sweeps_it_knows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("S3DELTA_HOME", str(tmp_path))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("S3DELTA_OPTUNA_STORAGE", raising=False)
+    (tmp_path / "mlflow.db").write_bytes(b"")
+    (tmp_path / "quickstart").mkdir()
+    (tmp_path / "quickstart" / "plan.json").write_text("{}")
+    from orchestrator.cli.report import sweep_storage
+
+    assert sweep_storage("quickstart") == f"sqlite:///{tmp_path}/quickstart/optuna.db"
+    result = CliRunner().invoke(app, ["ui", "--optuna", "nope"])
+    assert result.exit_code == 1
+    assert "no sweep 'nope'" in result.output and "['quickstart']" in result.output
