@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -127,6 +130,14 @@ def register(app: typer.Typer) -> None:
             typer.Option("--set", help="Any TrialConfig field, e.g. --set delta_lr=0.01"),
         ] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+        keep: Annotated[
+            bool,
+            typer.Option(
+                "--keep",
+                help="Without --out: keep the temporary folder with the trial's files "
+                "(removed at the end otherwise).",
+            ),
+        ] = False,
     ) -> None:
         """Run one trial (search, retrain, evaluate) in this process."""
         kwargs: dict[str, Any] = dict(
@@ -153,11 +164,26 @@ def register(app: typer.Typer) -> None:
 
         from workers.trial import result_to_dict, run_trial
 
-        with phase_bars(as_json, _trial_info) as on_progress:
-            result = _checked(run_or_exit(lambda: run_trial(cfg, on_progress)))
-        if as_json:
-            data = result_to_dict(result)
-            data.pop("expected_size_trajectory", None)
-            typer.echo(json.dumps(data, indent=2, default=str))
-        else:
-            _print_result(result)
+        scratch = None
+        if cfg.output_dir is None:  # the trial's files go to a folder removed at the end
+            scratch = Path(tempfile.mkdtemp(prefix="s3delta-trial-"))
+            cfg = cfg.model_copy(update={"output_dir": str(scratch)})
+        try:
+            with phase_bars(as_json, _trial_info) as on_progress:
+                result = _checked(run_or_exit(lambda: run_trial(cfg, on_progress)))
+            if scratch is not None and not keep:
+                result.artifacts = {}  # about to be removed: do not print their paths
+            if as_json:
+                data = result_to_dict(result)
+                data.pop("expected_size_trajectory", None)
+                typer.echo(json.dumps(data, indent=2, default=str))
+            else:
+                _print_result(result)
+                if scratch is not None and not keep:
+                    typer.echo(
+                        "(the trial's files were in a temporary folder, now removed: "
+                        "--out DIR or --keep keeps them)"
+                    )
+        finally:
+            if scratch is not None and not keep:
+                shutil.rmtree(scratch, ignore_errors=True)

@@ -54,3 +54,34 @@ def test_broken_train_file_is_one_line_naming_it(case: str, tmp_path: Path, tiny
     assert "Traceback" not in result.output
     if case != "folder":
         assert str(train) in lines[0], lines[0]
+
+
+def test_trial_removes_its_temporary_folder_unless_kept(
+    tmp_path: Path, tiny_bert_dir, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tempfile
+
+    folder = tmp_path / "data" / "glue" / "SST-2"
+    folder.mkdir(parents=True)
+    (folder / "dev.tsv").write_text(GOOD)
+    (folder / "train.tsv").write_text(GOOD)
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    argv = ["trial", "--model", str(tiny_bert_dir), "--method", "manual/bitfit"]
+    argv += ["--data-dir", str(tmp_path / "data"), "--steps", "1", "--json"]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    assert _json(result.stdout)["artifacts"] == {}
+    assert list(scratch.iterdir()) == []
+    kept = CliRunner().invoke(app, [*argv, "--keep"])
+    assert kept.exit_code == 0, kept.output
+    (left,) = scratch.iterdir()
+    assert left.name.startswith("s3delta-trial-")
+    assert _json(kept.stdout)["artifacts"]["delta.safetensors"].startswith(str(left))
+
+
+def _json(stdout: str) -> dict:
+    import json
+
+    return dict(json.loads(stdout[stdout.index("{\n") :]))
