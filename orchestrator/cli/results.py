@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
 from typing import Any, NoReturn
@@ -11,6 +10,7 @@ from typing import Any, NoReturn
 import typer
 
 from orchestrator.cli.exit_codes import EXIT_FAILED
+from orchestrator.kinds import ResultsOptions, kind_of_recorded
 
 TRACKING_HELP = (
     "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite under $S3DELTA_HOME or ./runs)"
@@ -35,15 +35,6 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(EXIT_FAILED)
 
 
-def _plain(value: Any) -> Any:
-    """JSON-safe cell: NaN -> None, numpy scalars -> Python numbers."""
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
-
 def results(
     sweep: str = typer.Argument(..., help="sweep name (s3delta.sweep tag)"),
     raw: bool = typer.Option(
@@ -65,60 +56,12 @@ def results(
     if as_csv and not raw:
         fail("--csv prints the per-cell table: add --raw (the comparison has --json)")
     client = open_client(tracking_uri, experiment)
-    subspace = client.subspace_results(sweep)
-    if subspace is not None:  # a subspace sweep: its tables per task
-        from orchestrator.results.subspace import format_tables
-
-        if as_json:
-            typer.echo(json.dumps([t.to_dict() for t in subspace], indent=2, default=_plain))
-        else:
-            typer.echo(format_tables(sweep, subspace))
-        return
+    options = ResultsOptions(raw=raw, baseline=baseline, as_json=as_json, as_csv=as_csv)
     try:
-        if raw:
-            _print_raw(sweep, client.results(sweep), as_json, as_csv)
-        else:
-            comparison = client.compare(sweep, baseline=baseline)
-            costs = client.costs(sweep, comparison if baseline == "random" else None)
-            _print_comparison(sweep, comparison, as_json, costs)
+        text = kind_of_recorded(client, sweep).results_text(client, sweep, options)
     except ResultsError as err:
         fail(str(err))
-
-
-def _print_raw(sweep: str, table: Any, as_json: bool, as_csv: bool = False) -> None:
-    from orchestrator.results.text import format_raw
-
-    if as_json:
-        records = [{k: _plain(v) for k, v in row.items()} for row in table.to_dict("records")]
-        typer.echo(json.dumps(records, indent=2))
-    elif as_csv:
-        typer.echo(table.to_csv(index=False), nl=False)
-    elif table.empty:
-        typer.echo(f"sweep {sweep!r} has no final trials yet")
-    else:
-        typer.echo(format_raw(table, sweep))
-
-
-def _print_comparison(sweep: str, comparison: Any, as_json: bool, costs: Any = None) -> None:
-    from orchestrator.results.costs import cost_text
-    from orchestrator.results.text import format_comparison, verdict
-
-    if as_json:
-        data = {
-            "sweep": sweep,
-            "method": comparison.method,
-            "baseline": comparison.baseline,
-            "rows": comparison.to_records(),
-            "notes": list(comparison.notes),
-            "verdict": verdict(comparison),
-        }
-        if costs is not None:
-            data["costs"] = costs.to_dict()
-        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
-    else:
-        typer.echo(format_comparison(comparison, sweep))
-        if costs is not None and not costs.cells.empty:  # stores from before cost accounting
-            typer.echo("\n" + cost_text(costs))
+    typer.echo(text, nl=False)
 
 
 def best(

@@ -40,9 +40,11 @@ def run(
     ] = 3,
 ) -> None:
     """Run every cell of a sweep: Optuna tuning, then the best config on every seed."""
+    from orchestrator.kinds import run_sweep_file
     from orchestrator.paths import PathSettingError, redact_url
-    from orchestrator.runner import SweepAlreadyRunError, SweepLockedError, run_sweep_file
     from orchestrator.runner.cluster import ClusterResourceError
+    from orchestrator.runner.lock import SweepLockedError
+    from orchestrator.runner.outcome import SweepAlreadyRunError
     from orchestrator.runner.stop import DriverStopped
     from orchestrator.sweep import SweepValidationError
 

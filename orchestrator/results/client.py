@@ -274,14 +274,6 @@ class Client:
         return max(runs, key=lambda r: r.info.start_time or 0)
 
     # ---- tables -------------------------------------------------------------------
-    def subspace_results(self, sweep: str) -> list[Any] | None:
-        """Per-task tables of a subspace sweep (`orchestrator.results.subspace`), or None
-        when ``sweep`` is not a subspace sweep."""
-        from orchestrator.results.subspace import find_subspace_sweep, subspace_tables
-
-        parent = find_subspace_sweep(self.mlflow, self.experiment_id, sweep)
-        return None if parent is None else subspace_tables(self.mlflow, self.experiment_id, parent)
-
     def sweeps(self) -> pd.DataFrame:
         """One row per sweep: name, run_id, status, start_time, n_trials."""
         parents = self._search(f"tags.`{TAG}kind` = 'sweep'")

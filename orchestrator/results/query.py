@@ -2,15 +2,17 @@
 
 Every search of the orchestrator's runs (the reader `Client`, the trackers that write,
 `--resume`, `s3delta runs`) builds its filter and pages through MLflow's results here,
-so quoting and paging are the same everywhere (docs/design.md "MLflow layout").
+so quoting and paging are the same everywhere (docs/design.md "MLflow layout"). Pure
+text and calls on a client given to it: importing it loads no MLflow.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlflow.entities import Run
+if TYPE_CHECKING:  # only named: `validate` finds a sweep's kind without loading MLflow
+    from mlflow.entities import Run
 
 TAG = "s3delta."
 KIND_TAG = "s3delta.kind"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from orchestrator.results.query import (
     KIND_TAG,
@@ -21,6 +21,9 @@ from orchestrator.results.query import (
     search_all,
     tags_filter,
 )
+
+if TYPE_CHECKING:
+    from orchestrator.results.client import Client
 
 # the s3delta.kind tags of a subspace sweep's parent run and experiment runs (written by
 # orchestrator/runner/subspace_tracking.py)
@@ -80,6 +83,13 @@ def find_subspace_sweep(client: Any, experiment_id: str, sweep: str) -> str | No
     """The parent run of subspace sweep ``sweep``, or None (not a subspace sweep)."""
     run = newest(client, [experiment_id], tags_filter({KIND_TAG: KIND_SWEEP, SWEEP_TAG: sweep}))
     return None if run is None else str(run.info.run_id)
+
+
+def read_tables(client: Client, sweep: str) -> list[SubspaceTable] | None:
+    """Per-task tables of subspace sweep ``sweep`` in the client's experiment, or None when
+    it has no subspace sweep of that name."""
+    parent = find_subspace_sweep(client.mlflow, client.experiment_id, sweep)
+    return None if parent is None else subspace_tables(client.mlflow, client.experiment_id, parent)
 
 
 def subspace_tables(client: Any, experiment_id: str, parent_id: str) -> list[SubspaceTable]:

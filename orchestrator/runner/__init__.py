@@ -1,22 +1,7 @@
 """Running sweeps: Ray for trials, Optuna per cell, MLflow for the records.
 
-Public API: `run_sweep_file(path, ...)` (what `s3delta run` calls), plus
-`resolve_settings` and `run_sweep` for callers that already hold a loaded sweep.
+Start a sweep file with `orchestrator.kinds.run_sweep_file` (what `s3delta run` calls;
+it runs the file as the kind it is); `driver.run_sweep` runs a loaded search sweep.
+Kept light on purpose (nothing imported here): its light modules (`outcome`, `lock`,
+`inventory`) must not load Ray through this package.
 """
-
-from __future__ import annotations
-
-from orchestrator.runner.driver import SweepAlreadyRunError, SweepOutcome, run_sweep
-from orchestrator.runner.entry import run_sweep_file
-from orchestrator.runner.lock import SweepLockedError
-from orchestrator.runner.settings import RunSettings, resolve_settings
-
-__all__ = [
-    "RunSettings",
-    "SweepAlreadyRunError",
-    "SweepLockedError",
-    "SweepOutcome",
-    "resolve_settings",
-    "run_sweep",
-    "run_sweep_file",
-]

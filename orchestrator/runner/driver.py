@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,12 @@ from orchestrator.runner.cell import CellRunner, Job, trial_dir
 from orchestrator.runner.cluster import RayConnection, check_resources, connect_ray, disconnect_ray
 from orchestrator.runner.executor import ATTEMPTS_FILE, start_hub, submit_trial
 from orchestrator.runner.keys import TrialKey, study_name
-from orchestrator.runner.outcome import RecordedTrial, TrialOutcome
+from orchestrator.runner.outcome import (
+    RecordedTrial,
+    SweepAlreadyRunError,
+    SweepOutcome,
+    TrialOutcome,
+)
 from orchestrator.runner.progress import ProgressView, SweepProgress
 from orchestrator.runner.settings import RunSettings
 from orchestrator.runner.summary import log_comparison, log_summaries
@@ -36,25 +41,6 @@ from workers.trial_types import TrialConfig
 WAIT_S = 1.0
 MLFLOW_RUN_ATTR = "mlflow_run_id"  # Optuna user attribute: the trial's MLflow run
 DEFAULT_MAX_RETRIES = 3
-
-
-class SweepAlreadyRunError(RuntimeError):
-    """The sweep name already has records; the message says how to resume or rename."""
-
-
-@dataclass
-class SweepOutcome:
-    """What `run_sweep` did: the parent run and how its trials ended."""
-
-    sweep: str
-    parent_run_id: str
-    run_dir: Path
-    tracking_uri: str
-    ok: int = 0
-    pruned: int = 0
-    failed: int = 0
-    skipped: int = 0  # already finished before a --resume
-    failed_keys: list[str] = field(default_factory=list)
 
 
 def _trial_config(

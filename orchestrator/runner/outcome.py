@@ -1,4 +1,5 @@
-"""What crosses the runner's boundary: how a trial ended, and what MLflow holds of a trial.
+"""What crosses the runner's boundary: how a trial ended, what MLflow holds of a trial,
+and how a sweep of any kind ended (`SweepOutcome`, what `s3delta run` prints).
 
 A trial runs as a Ray task (`executor.execute_trial`) and returns a `TrialOutcome`;
 Ray pickles return values, so the dataclass and the `TrialResult` inside it arrive as
@@ -7,7 +8,8 @@ they left. A resumed driver reads earlier trials back from MLflow as `RecordedTr
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from workers.trial_types import TrialResult
@@ -59,3 +61,22 @@ class RecordedTrial:
     def of(cls, result: TrialResult) -> RecordedTrial:
         """A trial that just finished with ``result`` (before MLflow is read again)."""
         return cls("FINISHED", None, result.dev_score, result.delta_params, result.wall_time_s)
+
+
+class SweepAlreadyRunError(RuntimeError):
+    """The sweep name already has records; the message says how to resume or rename."""
+
+
+@dataclass
+class SweepOutcome:
+    """What `run_sweep` did: the parent run and how its trials ended."""
+
+    sweep: str
+    parent_run_id: str
+    run_dir: Path
+    tracking_uri: str
+    ok: int = 0
+    pruned: int = 0
+    failed: int = 0
+    skipped: int = 0  # already finished before a --resume
+    failed_keys: list[str] = field(default_factory=list)

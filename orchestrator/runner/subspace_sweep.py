@@ -12,26 +12,15 @@ RUNNING are closed as failed and their experiments run again.
 from __future__ import annotations
 
 import math
-import tempfile
 import traceback
 from pathlib import Path
 from typing import Any
 
 import ray
 
-from orchestrator.runner.cluster import (
-    RayConnection,
-    check_resources,
-    connect_ray,
-    disconnect_ray,
-    local_resources,
-)
-from orchestrator.runner.db_lock import ensure_schemas, sweep_db_guard
-from orchestrator.runner.driver import SweepAlreadyRunError, SweepOutcome
-from orchestrator.runner.lock import sweep_lock
-from orchestrator.runner.logged_copy import redacted_copy
-from orchestrator.runner.reaper import start_reaper
-from orchestrator.runner.stop import stop_on_signals
+from orchestrator import paths
+from orchestrator.runner.launch import Launch, Place, launch
+from orchestrator.runner.outcome import SweepAlreadyRunError, SweepOutcome
 from orchestrator.runner.subspace_tracking import SubspaceTracker, experiment_key
 from orchestrator.sweep.errors import SweepValidationError
 from orchestrator.sweep.subspace_config import SubspaceSweepConfig, load_subspace_sweep
@@ -87,52 +76,22 @@ def run_subspace_sweep_file(
     resume: bool = False,
     max_retries: int = 3,
 ) -> SweepOutcome:
-    """Validate ``path`` (raising `SweepValidationError`) and run its experiments.
-
-    The same guards as an S3Delta sweep (`entry.run_sweep_file`): resources checked
-    before any file or store, one driver per sweep (run-dir flock, PostgreSQL advisory
-    lock), schemas created once, passwords never logged, a watchdog for embedded Ray,
-    and SIGTERM/SIGINT/SIGHUP ending the parent run instead of leaving it RUNNING."""
-    from orchestrator import paths
-
+    """Validate ``path`` (raising `SweepValidationError`) and run its experiments, under
+    the guards every kind shares (`launch.py`); a stop signal ends the parent run KILLED
+    instead of leaving it RUNNING."""
     sweep_path = Path(path).expanduser().resolve()
     sweep = load_subspace_sweep(sweep_path)
     _check_sizes(sweep, str(sweep_path))
-    shape = (sweep.resources.cpus_per_trial, sweep.resources.gpus_per_trial)
-    connection: RayConnection | None = None
-    if address is None and not ray.is_initialized():
-        check_resources(RayConnection("embedded", "", True, local_resources()), *shape)
-    elif address is not None and not ray.is_initialized():
-        connection = connect_ray(address)  # a cluster: asked before any file or store
-        try:
-            check_resources(connection, *shape)
-        except BaseException:
-            disconnect_ray(connection)
-            raise
     name = sweep.sweep_name
     uri = tracking_uri or sweep.tracking_uri
-    try:
-        folder = paths.resolve_run_dir(run_dir or sweep.run_dir, name)
-        folder.mkdir(parents=True, exist_ok=True)
-        with (
-            tempfile.TemporaryDirectory(prefix="s3delta-subspace-") as tmp,
-            sweep_lock(folder, name),
-            sweep_db_guard(uri, "", name),
-        ):
-            logged = redacted_copy(sweep_path, Path(tmp))
-            embedded = connection is None and not ray.is_initialized()
-            reaper = start_reaper() if embedded else None
-            try:
-                connection = connection or connect_ray(address)
-                with stop_on_signals():  # after ray.init, which sets its own SIGTERM handler
-                    ensure_schemas(uri, None)
-                    return _drive(sweep, logged, folder, uri, resume, max_retries, str(path))
-            finally:
-                if reaper is not None:
-                    reaper.close()
-    finally:
-        if connection is not None:
-            disconnect_ray(connection)
+    shape = (sweep.resources.cpus_per_trial, sweep.resources.gpus_per_trial)
+    folder = paths.resolve_run_dir(run_dir or sweep.run_dir, name)
+    place = Place(name, folder, uri, None, address, shape)
+
+    def drive(started: Launch) -> SweepOutcome:
+        return _drive(sweep, started.logged, folder, uri, resume, max_retries, str(path))
+
+    return launch(drive, sweep_path, place)
 
 
 def _drive(
@@ -145,8 +104,6 @@ def _drive(
     shown_path: str,
 ) -> SweepOutcome:
     """Submit every unfinished task x seed and record each as it returns."""
-    from orchestrator import paths
-
     name = sweep.sweep_name
     tracker = SubspaceTracker(uri, sweep.mlflow.experiment)
     found = tracker.find_parent(name)

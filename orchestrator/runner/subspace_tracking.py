@@ -15,16 +15,17 @@ Every score, size and d is a metric or param, so the results table reads MLflow 
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
 from mlflow.entities import Metric, Param, RunTag
-from mlflow.tracking import MlflowClient
 
-from orchestrator.results.query import quote, search_all
+from orchestrator.results.query import KIND_TAG, PARENT_TAG, SWEEP_TAG, tags_filter
 from orchestrator.results.subspace import KIND_EXPERIMENT, KIND_SWEEP
+from orchestrator.runner.writer import MlflowWriter, param_text
+
+STAGE1_METRICS_MAX = 1000  # stage 1's training history: the first 1,000 points are logged
 
 
 def experiment_key(task: str, seed: int) -> str:
@@ -40,30 +41,15 @@ def _metrics(values: dict[str, Any]) -> list[Metric]:
 
 
 def _flat_params(config: dict[str, Any]) -> list[Param]:
-    return [Param(k, str(v)[:500]) for k, v in sorted(config.items()) if k != "extra"]
+    return [Param(k, param_text(v)) for k, v in sorted(config.items()) if k != "extra"]
 
 
-class SubspaceTracker:
+class SubspaceTracker(MlflowWriter):
     """Writes (and on resume, reads) a subspace sweep's runs."""
 
-    def __init__(self, tracking_uri: str, experiment: str) -> None:
-        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-        self.client = MlflowClient(tracking_uri)
-        found = self.client.get_experiment_by_name(experiment)
-        self.experiment_id = (
-            str(found.experiment_id)
-            if found is not None
-            else str(self.client.create_experiment(experiment))
-        )
-
-    def _runs(self, filter_string: str) -> list[Any]:
-        return search_all(self.client, [self.experiment_id], filter_string)
-
     def find_parent(self, sweep: str) -> str | None:
-        runs = self._runs(
-            f"tags.`s3delta.kind` = '{KIND_SWEEP}' and tags.`s3delta.sweep` = {quote(sweep)}"
-        )
-        return runs[0].info.run_id if runs else None
+        run = self.newest(tags_filter({KIND_TAG: KIND_SWEEP, SWEEP_TAG: sweep}))
+        return None if run is None else str(run.info.run_id)
 
     def start_parent(self, sweep: str, sweep_yaml: Path, resume_id: str | None) -> str:
         if resume_id is not None:
@@ -82,10 +68,7 @@ class SubspaceTracker:
         self.client.set_terminated(run_id, status=status)
 
     def experiment_runs(self, parent_id: str) -> list[Any]:
-        return self._runs(
-            f"tags.`mlflow.parentRunId` = {quote(parent_id)} and "
-            f"tags.`s3delta.kind` = '{KIND_EXPERIMENT}'"
-        )
+        return self.runs(tags_filter({PARENT_TAG: parent_id, KIND_TAG: KIND_EXPERIMENT}))
 
     def finished_keys(self, parent_id: str) -> set[str]:
         return {
@@ -130,7 +113,7 @@ class SubspaceTracker:
                 "s3delta.seed": str(seed),
             },
         )
-        self.client.log_batch(run_id, params=_flat_params(config))
+        self.log_batches(run_id, params=_flat_params(config))
         return run_id
 
     def log_experiment(self, parent_id: str, task: str, seed: int, result: dict[str, Any]) -> str:
@@ -138,7 +121,7 @@ class SubspaceTracker:
         driver that dies half-way leaves a RUNNING run that --resume redoes."""
         run_id = self._experiment_run(parent_id, task, seed, result["config"])
         names = [d["name"] for d in result["dets"]]
-        self.client.log_batch(
+        self.log_batches(
             run_id,
             metrics=_metrics(
                 {
@@ -178,7 +161,7 @@ class SubspaceTracker:
             for k, v in h.items()
             if k != "step"
         ]
-        self.client.log_batch(child, metrics=metrics[:1000])
+        self.log_batches(child, metrics=metrics[:STAGE1_METRICS_MAX])
         self.client.set_terminated(child)
         raw, pct = result["transfer_test"], result["transfer_pct"]
         for i, det in enumerate(result["dets"]):

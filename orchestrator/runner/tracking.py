@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import shutil
 import subprocess
 import tempfile
@@ -28,19 +27,17 @@ from typing import Any
 
 import pandas as pd
 from mlflow.entities import Metric, Param
-from mlflow.tracking import MlflowClient
 
 from orchestrator.mlflow_links import SHARED_VIEW_TAG, shared_view_state
 from orchestrator.paths import redact_url
 from orchestrator.results.client import TAG, TRIAL_TAGS, trial_row, trials_table
-from orchestrator.results.query import quote, search_all
+from orchestrator.results.query import KIND_TAG, SWEEP_TAG, quote, tags_filter
 from orchestrator.results.structure_metrics import structure_metrics
 from orchestrator.runner.keys import TrialKey
 from orchestrator.runner.outcome import RecordedTrial, TrialOutcome
+from orchestrator.runner.writer import TAG_MAX, MlflowWriter, param_text
 from workers.trial_types import TrialConfig, TrialResult
 
-PARAM_MAX = 6000
-BATCH_MAX = 900
 ARTIFACT_NAMES = ("structure.json", "probabilities.json", "delta.safetensors")
 # settings that name places or resources of one machine: tags and config.json, not params
 LOCAL_SETTINGS = (
@@ -87,16 +84,15 @@ def git_commit(start: Path) -> str:
         return "unknown"
 
 
-class SweepTracker:
+class SweepTracker(MlflowWriter):
     """Writes the sweep's parent run and its trials' child runs."""
 
     def __init__(self, tracking_uri: str, experiment: str, artifact_root: Path | None) -> None:
-        # one "View run at" line per child run would drown the progress output
-        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-        self.tracking_uri = tracking_uri
-        self.experiment_name = experiment
-        self.client = MlflowClient(tracking_uri)
-        self.experiment_id = self._experiment_id(experiment, artifact_root)
+        super().__init__(tracking_uri, experiment, artifact_root)
+        wanted = {EXPERIMENT_KIND[0]: EXPERIMENT_KIND[1], SHARED_VIEW_TAG: shared_view_state()}
+        for name, value in wanted.items():
+            if self.experiment_tags.get(name) != value:
+                self.client.set_experiment_tag(self.experiment_id, name, value)
         self.parent_id: str | None = None
         self.cell_ids: dict[tuple[str, str, str], str] = {}
         self.live: dict[str, _LiveRun] = {}  # key text -> the run of a trial in flight
@@ -107,38 +103,11 @@ class SweepTracker:
         self._steps: dict[str, dict[str, int]] = {}  # run id -> metric -> step of its value
         self._layers: dict[str, dict[str, int]] = {}
 
-    def _experiment_id(self, name: str, artifact_root: Path | None) -> str:
-        found = self.client.get_experiment_by_name(name)
-        if found is not None:
-            experiment_id = str(found.experiment_id)
-        else:
-            location = (artifact_root / name).as_uri() if artifact_root else None
-            try:
-                experiment_id = str(self.client.create_experiment(name, artifact_location=location))
-            except Exception:  # created concurrently by another driver
-                found = self.client.get_experiment_by_name(name)
-                if found is None:
-                    raise
-                experiment_id = str(found.experiment_id)
-        tags = {} if found is None else dict(found.tags)
-        wanted = {EXPERIMENT_KIND[0]: EXPERIMENT_KIND[1], SHARED_VIEW_TAG: shared_view_state()}
-        for name, value in wanted.items():
-            if tags.get(name) != value:
-                self.client.set_experiment_tag(experiment_id, name, value)
-        return experiment_id
-
     # -- parent run -------------------------------------------------------------------
     def find_parent(self, sweep: str) -> str | None:
         """The newest parent run of this sweep in the experiment, if any."""
-        runs = self.client.search_runs(
-            [self.experiment_id],
-            filter_string=(
-                f"tags.`s3delta.kind` = 'sweep' and tags.`s3delta.sweep` = {quote(sweep)}"
-            ),
-            order_by=["attributes.start_time DESC"],
-            max_results=1,
-        )
-        return runs[0].info.run_id if runs else None
+        run = self.newest(tags_filter({KIND_TAG: "sweep", SWEEP_TAG: sweep}))
+        return None if run is None else str(run.info.run_id)
 
     def start_parent(
         self,
@@ -188,19 +157,11 @@ class SweepTracker:
         ident = (task, method, budget)
         if ident in self.cell_ids:
             return self.cell_ids[ident]
-        runs = self.client.search_runs(
-            [self.experiment_id],
-            filter_string=(
-                f"tags.`s3delta.kind` = 'cell' and tags.`s3delta.sweep` = {quote(sweep)} "
-                f"and tags.`s3delta.task` = {quote(task)} and "
-                f"tags.`s3delta.method` = {quote(method)} and "
-                f"tags.`s3delta.budget` = {quote(budget)}"
-            ),
-            order_by=["attributes.start_time DESC"],
-            max_results=1,
-        )
-        if runs:
-            run_id = runs[0].info.run_id
+        cell_tags = {KIND_TAG: "cell", SWEEP_TAG: sweep}
+        cell_tags.update({TAG + "task": task, TAG + "method": method, TAG + "budget": budget})
+        earlier = self.newest(tags_filter(cell_tags))
+        if earlier is not None:
+            run_id = earlier.info.run_id
             self.client.update_run(run_id, status="RUNNING")
         else:
             tags = {
@@ -231,7 +192,7 @@ class SweepTracker:
         Called by `--resume` before anything starts; returns how many were closed."""
         closed = 0
         for kind in ("trial", "cell"):
-            for run in self._all_runs(
+            for run in self.runs(
                 f"tags.`s3delta.kind` = '{kind}' and tags.`s3delta.sweep` = {quote(sweep)} "
                 "and attributes.status = 'RUNNING'"
             ):
@@ -247,9 +208,6 @@ class SweepTracker:
                 closed += 1
         return closed
 
-    def _all_runs(self, filter_string: str) -> list[Any]:
-        return search_all(self.client, [self.experiment_id], filter_string)
-
     # -- child runs -------------------------------------------------------------------
     def recorded(self, sweep: str) -> dict[str, RecordedTrial]:
         """Per key text, the recorded outcome of this sweep's trials: status and scores.
@@ -259,7 +217,7 @@ class SweepTracker:
         `reusable`, so the key's next run reuses its id."""
         rank: dict[str, int] = {"FINISHED": 3, "KILLED": 2, "FAILED": 1}
         found: dict[str, RecordedTrial] = {}
-        runs = self._all_runs(
+        runs = self.runs(
             f"tags.`s3delta.kind` = 'trial' and tags.`s3delta.sweep` = {quote(sweep)}"
         )
         for run in sorted(runs, key=lambda r: r.info.start_time or 0):
@@ -330,21 +288,14 @@ class SweepTracker:
         try:
             self._log_batches(live.run_id, params=_params(values))
         except Exception as error:  # a reused run holding other values: keep the first
-            self.client.set_tag(live.run_id, "s3delta.param_conflict", str(error)[:4900])
+            self.client.set_tag(live.run_id, "s3delta.param_conflict", str(error)[:TAG_MAX])
         self.client.log_dict(live.run_id, _plain_config(values), "config.json")
         self.live[key.text] = live
         return live.run_id
 
     def _unfinished_run(self, key: TrialKey) -> str | None:
-        runs = self.client.search_runs(
-            [self.experiment_id],
-            filter_string=(
-                f"tags.`s3delta.key` = {quote(key.text)} and attributes.status != 'FINISHED'"
-            ),
-            order_by=["attributes.start_time DESC"],
-            max_results=1,
-        )
-        return runs[0].info.run_id if runs else None
+        run = self.newest(tags_filter({TAG + "key": key.text}, "attributes.status != 'FINISHED'"))
+        return None if run is None else str(run.info.run_id)
 
     def log_events(self, key: TrialKey | str, events: Iterable[dict[str, Any]]) -> int:
         """Log a running trial's step metrics now; a step already logged is skipped."""
@@ -384,7 +335,7 @@ class SweepTracker:
                 self._log_batches(run_id, metrics=metrics)
                 self._log_result_artifacts(run_id, result)
             elif outcome.status == "failed":
-                self.client.set_tag(run_id, "s3delta.error", outcome.error[-4900:])
+                self.client.set_tag(run_id, "s3delta.error", outcome.error[-TAG_MAX:])
             if outcome.result is None:  # a trial that ended early still cost something
                 self._log_batches(run_id, metrics=_cost_metrics(outcome.cost))
             status = outcome.run_status
@@ -437,10 +388,7 @@ class SweepTracker:
     def _log_batches(
         self, run_id: str, params: Sequence[Param] = (), metrics: Sequence[Metric] = ()
     ) -> None:
-        for start in range(0, len(params), 100):
-            self.client.log_batch(run_id, params=params[start : start + 100])
-        for start in range(0, len(metrics), BATCH_MAX):
-            self.client.log_batch(run_id, metrics=metrics[start : start + BATCH_MAX])
+        self.log_batches(run_id, params=params, metrics=metrics)
         row = self.rows.get(run_id)
         if row is not None:  # a trial run: its latest value per metric, as MLflow keeps it
             steps = self._steps.setdefault(run_id, {})
@@ -508,7 +456,7 @@ def _params(config: dict[str, Any]) -> list[Param]:
         if name in LOCAL_SETTINGS:
             continue
         text = json.dumps(value) if isinstance(value, dict | list) else str(value)
-        params.append(Param(name, text[:PARAM_MAX]))
+        params.append(Param(name, param_text(text)))
     return params
 
 

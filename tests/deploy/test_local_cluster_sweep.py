@@ -246,6 +246,7 @@ def test_subspace_sweep_job_on_local_cluster(
     """A `subspace:` sweep submitted with `ray job submit` runs on the cluster's workers
     and lands in the cluster's MLflow server as a subspace sweep."""
     from orchestrator.results.client import Client
+    from orchestrator.results.subspace import read_tables
 
     name = f"lc-subspace-{uuid.uuid4().hex[:8]}"
     sweep = tmp_path / f"{name}.yaml"
@@ -254,7 +255,7 @@ def test_subspace_sweep_job_on_local_cluster(
         f"mlflow: {{experiment: {name}}}\nresources: {{cpus_per_trial: 1}}\n{SUBSPACE_TINY}"
     )
     logs = _submit_sweep_job(local_cluster, sweep, name, tmp_path / "home", {}, timeout=600)
-    tables = Client(tracking_uri=local_cluster.tracking_uri, experiment=name).subspace_results(name)
+    tables = read_tables(Client(tracking_uri=local_cluster.tracking_uri, experiment=name), name)
     assert tables is not None and len(tables) == 1, logs
     assert tables[0].task == TASK and tables[0].seeds == [1]
     assert len(tables[0].transfer_pct) == 3

@@ -26,7 +26,8 @@ from test_run_support import (
 from typer.testing import CliRunner
 
 from orchestrator.cli import app
-from orchestrator.runner import SweepLockedError, run_sweep_file
+from orchestrator.kinds import run_sweep_file
+from orchestrator.runner.lock import SweepLockedError
 
 ENSURE = """
 import sys, time

@@ -12,7 +12,7 @@ from test_run_support import SHARED_DATA, render_sweep, trial_result
 from typer.testing import CliRunner
 
 from orchestrator.cli import app
-from orchestrator.runner import run_sweep_file
+from orchestrator.kinds import run_sweep_file
 from orchestrator.runner.cluster import ClusterResourceError
 from orchestrator.runner.keys import TrialKey
 from orchestrator.runner.logged_copy import redacted_copy
@@ -146,8 +146,7 @@ def test_a_second_driver_of_the_same_sweep_is_refused_naming_the_first(sweep_dir
     import subprocess
     import sys
 
-    from orchestrator.runner import SweepLockedError
-    from orchestrator.runner.lock import sweep_lock
+    from orchestrator.runner.lock import SweepLockedError, sweep_lock
 
     path = _sweep(sweep_dir)
     run_dir = sweep_dir / "home" / "refusal"

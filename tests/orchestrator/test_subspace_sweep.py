@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 
 from orchestrator.cli import app
 from orchestrator.results.client import Client
-from orchestrator.runner import SweepAlreadyRunError
+from orchestrator.results.subspace import read_tables
+from orchestrator.runner.outcome import SweepAlreadyRunError
 from orchestrator.runner.subspace_sweep import run_subspace_sweep_file
 from orchestrator.sweep import SweepValidationError
 from orchestrator.sweep.subspace_config import load_subspace_sweep
@@ -147,7 +148,7 @@ def test_a_subspace_sweep_runs_on_embedded_ray_into_mlflow_and_resumes(
             "subspace/v.safetensors",
             "subspace/grid.json",
         } <= artifacts
-    tables = Client(uri).subspace_results(path.stem)
+    tables = read_tables(Client(uri), path.stem)
     assert tables is not None and len(tables) == 1 and tables[0].seeds == [1]
     assert len(tables[0].transfer_pct) == 3 and tables[0].original["lora"].n == 1
     shown = CliRunner().invoke(app, ["results", path.stem, "--tracking-uri", uri, "--json"])
