@@ -46,6 +46,13 @@ def apply_structure(model: nn.Module, structure: Structure, lora_scale: float = 
     return DeltaSet(model, specs, slot=None, lora_scale=lora_scale)
 
 
+def entry_of(c: Candidate) -> StructureEntry:
+    """The structure entry of a chosen candidate: its site, kind, size and options."""
+    s = c.site
+    options = () if c.options is None else tuple(c.options.values().items())
+    return StructureEntry(s.path, c.kind, c.size, options, s.layer, s.role, s.stack)
+
+
 def structure_from_candidates(
     chosen: Sequence[Candidate],
     backbone: str,
@@ -56,7 +63,7 @@ def structure_from_candidates(
 ) -> Structure:
     """Wrap a list of chosen candidates as a `Structure`."""
     return Structure(
-        entries=tuple(StructureEntry.from_candidate(c) for c in chosen),
+        entries=tuple(entry_of(c) for c in chosen),
         backbone=backbone,
         backbone_params=backbone_params,
         budget=budget,

@@ -15,10 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # positions imports torch; reading a structure file must not
-    from search_space.positions import Candidate
+from typing import Any
 
 FORMAT = "s3delta.structure"
 VERSION = 1
@@ -57,12 +54,6 @@ class StructureEntry:
             "role": self.role,
             "stack": self.stack,
         }
-
-    @classmethod
-    def from_candidate(cls, c: Candidate) -> StructureEntry:
-        s = c.site
-        options = () if c.options is None else tuple(c.options.values().items())
-        return cls(s.path, c.kind, c.size, options, s.layer, s.role, s.stack)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,10 @@
 
 Read from the source with `ast` (nothing is imported), so the test sees every import,
 including those inside functions, which run as surely as the ones at the top of a
-module, only later. Imports under ``if TYPE_CHECKING:`` are left out of the circle
-check: they never run, and naming a type is what they are for. Layering counts them
-too: a type from a higher layer is still a dependency on it.
+module, only later, and those under ``if TYPE_CHECKING:``: they never run, but a type
+named from a module that depends on this one is still a circle for a reader (and for
+the type checker). Layering counts them too: a type from a higher layer is still a
+dependency on it.
 
 Layers: orchestrator -> workers -> search_space. search_space never imports Ray,
 MLflow, workers, orchestrator or dashboards; workers never imports the orchestrator,
@@ -97,7 +98,7 @@ def _graph(modules: set[str], imports: list[Import]) -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {module: set() for module in modules}
     for item in imports:
         target = _project_module(item.target, modules)
-        if item.type_only or target is None or target == item.source:
+        if target is None or target == item.source:
             continue
         parts = target.split(".")
         for end in range(1, len(parts) + 1):
@@ -161,10 +162,15 @@ def test_the_cycle_finder_finds_a_circle_through_a_function_level_import() -> No
             Import("p.a", "p.b.thing", False, 1),
             Import("p.b", "p.c", False, 1),
             Import("p.c", "p.a.other", False, 9),  # e.g. inside a function
-            Import("p.a", "p.c", True, 2),  # type only: not an edge
         ],
     )
     assert _cycles(graph) == [["p.a", "p.b", "p.c"]]
+
+
+def test_the_cycle_finder_counts_type_only_imports() -> None:
+    imports = [Import("p.a", "p.b", False, 1), Import("p.b", "p.a", True, 3)]  # type only
+    graph = _graph({"p", "p.a", "p.b"}, imports)
+    assert _cycles(graph) == [["p.a", "p.b"]]
 
 
 def test_no_import_circles_among_the_project_modules() -> None:
