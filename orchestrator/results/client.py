@@ -13,7 +13,6 @@ import math
 import os
 import shutil
 import tempfile
-import time
 import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -21,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from mlflow.entities import Metric, Run
+from mlflow.entities import Run
 from mlflow.tracking import MlflowClient
 
 from orchestrator import paths
@@ -29,7 +28,15 @@ from orchestrator.results.comparison import budget_key, compare_scores
 from orchestrator.results.comparison_metrics import comparison_metrics, metric_part
 from orchestrator.results.comparison_types import Comparison, SeedScore
 from orchestrator.results.costs import SweepCosts, cost_metrics, sweep_costs
-from orchestrator.results.query import KIND_TAG, SWEEP_TAG, TAG, quote, search_all, tags_filter
+from orchestrator.results.query import (
+    KIND_TAG,
+    SWEEP_TAG,
+    TAG,
+    log_metrics,
+    quote,
+    search_all,
+    tags_filter,
+)
 from search_space.budget import BudgetError, parse_budget
 from search_space.structure import Structure
 from workers.methods import RANDOM_METHOD, SEARCHED_METHOD
@@ -438,21 +445,14 @@ class Client:
         `orchestrator.results.comparison_metrics`); NaN figures (n too small) are not logged.
         """
         values = comparison_metrics(comparison or self.compare(sweep))
-        target = run_id or self.sweep_run_id(sweep)
-        stamp = int(time.time() * 1000)
-        metrics = [Metric(name, value, stamp, 0) for name, value in values.items()]
-        for start in range(0, len(metrics), 900):
-            self.mlflow.log_batch(target, metrics=metrics[start : start + 900])
+        log_metrics(self.mlflow, run_id or self.sweep_run_id(sweep), values)
         return values
 
     def log_costs(self, costs: SweepCosts, run_id: str) -> dict[str, float]:
         """Log a sweep's total cost and cost per point over random (`orchestrator.results.costs`)
         as metrics of ``run_id`` (the sweep's parent run); returns them."""
         values = cost_metrics(costs, metric_part)
-        stamp = int(time.time() * 1000)
-        metrics = [Metric(name, value, stamp, 0) for name, value in values.items()]
-        for start in range(0, len(metrics), 900):
-            self.mlflow.log_batch(run_id, metrics=metrics[start : start + 900])
+        log_metrics(self.mlflow, run_id, values)
         return values
 
     def load_delta(self, run_id: str, model_name: str | None = None) -> Any:

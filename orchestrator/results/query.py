@@ -3,11 +3,13 @@
 Every search of the orchestrator's runs (the reader `Client`, the trackers that write,
 `--resume`, `s3delta runs`) builds its filter and pages through MLflow's results here,
 so quoting and paging are the same everywhere (docs/design.md "MLflow layout"). Pure
-text and calls on a client given to it: importing it loads no MLflow.
+text and calls on a client given to it: importing it loads no MLflow (`validate` uses
+the tag names).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,11 @@ SWEEP_TAG = "s3delta.sweep"
 PARENT_TAG = "mlflow.parentRunId"
 PAGE_SIZE = 1000  # runs per page of `search_runs` (MLflow's own default)
 NEWEST_FIRST = ["attributes.start_time DESC"]
+# what MLflow accepts per call and per value
+PARAM_MAX = 6000  # characters of a param value (MLflow's limit)
+TAG_MAX = 4900  # characters of a long tag value we write (an error's tail), under MLflow's 5000
+METRIC_BATCH = 900  # metrics per log_batch call (MLflow takes at most 1000)
+PARAM_BATCH = 100  # params per log_batch call (MLflow's limit)
 
 
 def quote(value: str) -> str:
@@ -51,6 +58,16 @@ def search_all(
         token = page.token
         if not token:
             return runs
+
+
+def log_metrics(client: Any, run_id: str, values: Mapping[str, float]) -> None:
+    """Log ``values`` as step-0 metrics of one run, now, in batches MLflow accepts."""
+    from mlflow.entities import Metric  # MLflow only where a run is written: see the top
+
+    stamp = int(time.time() * 1000)
+    metrics = [Metric(name, float(value), stamp, 0) for name, value in values.items()]
+    for start in range(0, len(metrics), METRIC_BATCH):
+        client.log_batch(run_id, metrics=metrics[start : start + METRIC_BATCH])
 
 
 def newest(client: Any, experiment_ids: Sequence[str], filter_string: str) -> Run | None:

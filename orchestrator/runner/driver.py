@@ -81,6 +81,13 @@ def _max_concurrent(sweep: SweepConfig, connection: RayConnection) -> int:
     return max(1, fit)
 
 
+def prunes(sweep: SweepConfig) -> bool:
+    """Whether tuning trials are pruned: as `pruning.enabled` says (on when unset), never
+    for the score-vs-size objective, which Optuna cannot prune."""
+    enabled = sweep.pruning.enabled
+    return (enabled if enabled is not None else True) and sweep.optuna.objective != "score_vs_size"
+
+
 def _make_cells(
     sweep: SweepConfig, plan: Plan, settings: RunSettings, recorded: dict[str, RecordedTrial]
 ) -> list[CellRunner]:
@@ -88,7 +95,6 @@ def _make_cells(
 
     storage = studies.make_storage(settings.storage_url)
     multi = sweep.optuna.objective == "score_vs_size"
-    prune = sweep.pruning.enabled if sweep.pruning.enabled is not None else not multi
     cells = []
     for cell in plan.cells:
         name = study_name(sweep.sweep_name, cell.task, cell.method, cell.budget)
@@ -99,7 +105,7 @@ def _make_cells(
                 sweep.optuna.sampler, studies.cell_seed(sweep.optuna.seed, name)
             ),
             pruner=studies.make_pruner(
-                prune and not multi, sweep.pruning.min_steps, sweep.pruning.reduction_factor
+                prunes(sweep), sweep.pruning.min_steps, sweep.pruning.reduction_factor
             ),
             multi_objective=multi,
         )
@@ -231,9 +237,7 @@ class _Loop:
         self.max_retries = max_retries
         self.outcome = outcome
         self.limit = _max_concurrent(sweep, connection)
-        multi = sweep.optuna.objective == "score_vs_size"
-        enabled = sweep.pruning.enabled
-        self.prune = (enabled if enabled is not None else True) and not multi
+        self.prune = prunes(sweep)
         self.hub = start_hub()
         self.inflight: dict[ray.ObjectRef, tuple[CellRunner, Job]] = {}
         self.by_key: dict[str, tuple[CellRunner, Job]] = {}

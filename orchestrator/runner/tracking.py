@@ -355,19 +355,6 @@ class SweepTracker(MlflowWriter):
         from what this driver wrote and read at its start: no MLflow read."""
         return trials_table(self.rows.values())
 
-    def log_trial(
-        self,
-        key: TrialKey,
-        config: TrialConfig,
-        outcome: TrialOutcome,
-        events: Iterable[dict[str, Any]],
-        attempts: int,
-        cell_run_id: str | None = None,
-    ) -> str:
-        """Write a whole trial at once (start and finish); return its run id."""
-        self.start_trial(key, config, cell_run_id)
-        return self.finish_trial(key, config, outcome, events, attempts)
-
     def _structure_metrics(self, result: TrialResult) -> list[Metric]:
         structure = result.structure
         if not isinstance(structure, dict):

@@ -11,12 +11,16 @@ from pathlib import Path
 from mlflow.entities import Metric, Param, Run, RunTag
 from mlflow.tracking import MlflowClient
 
-from orchestrator.results.query import newest, search_all
+from orchestrator.results.query import (
+    METRIC_BATCH,
+    PARAM_BATCH,
+    PARAM_MAX,
+    TAG_MAX,
+    newest,
+    search_all,
+)
 
-PARAM_MAX = 6000  # characters of a param value (MLflow's limit)
-TAG_MAX = 4900  # characters of a long tag value we write (an error's tail), under MLflow's 5000
-METRIC_BATCH = 900  # metrics per log_batch call (MLflow takes at most 1000)
-PARAM_BATCH = 100  # params per log_batch call (MLflow's limit)
+__all__ = ["METRIC_BATCH", "PARAM_BATCH", "PARAM_MAX", "TAG_MAX", "MlflowWriter", "param_text"]
 
 
 def param_text(value: object) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_run_support import trial_result
+from test_run_support import log_trial, trial_result
 
 from orchestrator.cli.report import ui_command
 from orchestrator.mlflow_links import experiment_url
@@ -93,7 +93,7 @@ def build_store(root: Path) -> tuple[str, SweepTracker]:
                 backbone_params=7000,
             )
             config = TrialConfig(seed=seed, delta_lr=0.01)
-            tracker.log_trial(key, config, TrialOutcome.ok(result), [], 1, cell)
+            log_trial(tracker, key, config, TrialOutcome.ok(result), [], 1, cell)
     log_summaries(tracker, "live", close=True)
     tracker.end_parent("FINISHED")
     return uri, tracker

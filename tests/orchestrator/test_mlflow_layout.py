@@ -11,7 +11,7 @@ from typing import Any
 
 import optuna
 import pytest
-from test_run_support import trial_result
+from test_run_support import log_trial, trial_result
 
 from orchestrator.mlflow_links import experiment_url, run_url
 from orchestrator.results.structure_metrics import structure_metrics
@@ -118,7 +118,7 @@ def test_paths_and_machine_settings_are_tags_and_config_json_not_params(tmp_path
     tracker = _tracker(tmp_path)
     _parent(tracker, tmp_path)
     key = TrialKey("s", "glue/sst2", "s3delta", "1%", "final", 1)
-    run_id = tracker.log_trial(key, CONFIG, _result(0.8, 0.7), [], 1)
+    run_id = log_trial(tracker, key, CONFIG, _result(0.8, 0.7), [], 1)
     run = tracker.client.get_run(run_id)
     assert set(run.data.params) == set(TrialConfig.model_fields) - set(LOCAL_SETTINGS)
     assert (run.data.params["seed"], run.data.params["delta_lr"]) == ("1", "0.01")
@@ -168,11 +168,11 @@ def test_cell_runs_sit_between_sweep_and_trials_with_summary_metrics(tmp_path: P
         for number, dev in enumerate((0.7, 0.9)):
             key = TrialKey("s", "glue/sst2", method, "1%", "tune", number)
             outcome = _result(dev, 0.5)
-            tracker.log_trial(key, CONFIG, outcome, [], 1, cell)
+            log_trial(tracker, key, CONFIG, outcome, [], 1, cell)
         for seed, test in zip((1, 2, 3), tests, strict=True):
             key = TrialKey("s", "glue/sst2", method, "1%", "final", seed)
             outcome = _result(0.85, test, 200 + seed)
-            run_id = tracker.log_trial(
+            run_id = log_trial(tracker,
                 key, CONFIG.model_copy(update={"seed": seed}), outcome, [], 1, cell
             )
             trial_parent[run_id] = cell
@@ -209,7 +209,7 @@ def test_structure_metrics_count_and_size_each_kind_and_the_upper_share(tmp_path
     tracker = _tracker(tmp_path)
     _parent(tracker, tmp_path)
     key = TrialKey("s", "glue/sst2", "s3delta", "1%", "final", 1)
-    run_id = tracker.log_trial(key, CONFIG, _result(0.8, 0.7), [], 1)
+    run_id = log_trial(tracker, key, CONFIG, _result(0.8, 0.7), [], 1)
     logged = tracker.client.get_run(run_id).data.metrics
     assert logged["structure/n_lra"] == 1 and logged["structure/upper_fraction"] == 0.5
     found = tracker.client.search_runs(

@@ -252,3 +252,17 @@ def trial_result(**fields: Any) -> Any:
         "device": "cpu",
     }
     return TrialResult(**{**base, **fields})
+
+
+def log_trial(
+    tracker: Any,
+    key: Any,
+    config: Any,
+    outcome: Any,
+    events: Any,
+    attempts: int,
+    cell_run_id: str | None = None,
+) -> str:
+    """Write a whole trial's run at once, as the driver does in two steps (start, finish)."""
+    tracker.start_trial(key, config, cell_run_id)
+    return str(tracker.finish_trial(key, config, outcome, events, attempts))

@@ -10,7 +10,7 @@ from typing import Any
 
 import optuna
 import pytest
-from test_run_support import SHARED_DATA, render_sweep, trial_result
+from test_run_support import SHARED_DATA, log_trial, render_sweep, trial_result
 
 from orchestrator import paths
 from orchestrator.locations import with_installed_driver
@@ -173,7 +173,7 @@ def test_child_runs_follow_the_layout_and_retried_steps_are_not_doubled(tmp_path
         {"phase": "search", "step": 5, "metrics": {"expected_size": 140.0}, "time": now + 1},
         {"phase": "retrain", "step": 5, "metrics": {"loss": 0.5, "dev_score": 0.7}, "time": now},
     ]
-    run_id = tracker.log_trial(
+    run_id = log_trial(tracker,
         key,
         TrialConfig(seed=2, kind_lr={"lora": 2.0}),
         TrialOutcome.ok(_result(tmp_path)),
@@ -206,10 +206,10 @@ def test_recorded_prefers_the_finished_run_of_a_key(tmp_path: Path) -> None:
     tracker = SweepTracker(f"sqlite:///{tmp_path}/m.db", "unit", tmp_path / "art")
     key = TrialKey("s", "glue/sst2", "random", "1%", "tune", 0)
     config = TrialConfig(seed=1)
-    tracker.log_trial(key, config, TrialOutcome.failed("boom"), [], 1)
-    tracker.log_trial(key, config, TrialOutcome.ok(_result(tmp_path, 0.6)), [], 1)
+    log_trial(tracker, key, config, TrialOutcome.failed("boom"), [], 1)
+    log_trial(tracker, key, config, TrialOutcome.ok(_result(tmp_path, 0.6)), [], 1)
     pruned = TrialKey("s", "glue/sst2", "random", "1%", "tune", 1)
-    tracker.log_trial(pruned, config, TrialOutcome.pruned("stopped"), [], 1)
+    log_trial(tracker, pruned, config, TrialOutcome.pruned("stopped"), [], 1)
     found = tracker.recorded("s")
     assert found[key.text].status == "FINISHED" and found[key.text].dev_score == 0.6
     assert found[pruned.text].status == "KILLED"
