@@ -80,7 +80,7 @@ def forest_figure(comparison: Comparison, title: str | None = None) -> go.Figure
     fig.add_vline(x=0, line_dash="dash", line_color="#444")
     fig.update_layout(
         title=heading,
-        height=140 + ROW_PX * max(len(rows), 3),
+        height=230 + ROW_PX * max(len(rows), 3),
         width=1000,
         xaxis_title=f"{comparison.method} - baseline (points; accuracy, MCC ... x100)",
         yaxis={
@@ -88,8 +88,17 @@ def forest_figure(comparison: Comparison, title: str | None = None) -> go.Figure
             "categoryarray": [row_label(r) for r in rows],
             "autorange": "reversed",
         },
-        legend_title="baseline",
-        margin={"l": 260},
+        # a horizontal legend above the plot: beside a short plot (one or two rows) a
+        # vertical one runs past the figure's bottom edge and is cut off
+        legend={
+            "title": {"text": "baseline"},
+            "orientation": "h",
+            "yanchor": "bottom",
+            "y": 1.02,
+            "xanchor": "left",
+            "x": 0,
+        },
+        margin={"l": 260, "t": 110, "r": 40},
     )
     if not rows:
         fig.add_annotation(text="no paired runs to compare yet", showarrow=False)

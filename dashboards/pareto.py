@@ -17,7 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboards.style import color_of, finished
+from dashboards.style import PERCENT, color_of, finished, floored_range
 
 
 def pareto_front(
@@ -62,7 +62,7 @@ def pareto_figure(trials: pd.DataFrame, metric: str = "test_score") -> go.Figure
             fig.add_trace(
                 go.Scatter(
                     x=tuning["delta_params"],
-                    y=tuning[metric],
+                    y=PERCENT * tuning[metric],
                     mode="markers",
                     name="tuning trials",
                     legendgroup="tuning trials",
@@ -71,7 +71,7 @@ def pareto_figure(trials: pd.DataFrame, metric: str = "test_score") -> go.Figure
                     customdata=tuning[["method", "budget"]],
                     hovertemplate=(
                         "tuning trial: %{customdata[0]} budget %{customdata[1]}"
-                        "<br>%{x:,.0f} params, score %{y:.4f}<extra></extra>"
+                        "<br>%{x:,.0f} params, score %{y:.1f}%<extra></extra>"
                     ),
                 ),
                 row=row,
@@ -82,7 +82,7 @@ def pareto_figure(trials: pd.DataFrame, metric: str = "test_score") -> go.Figure
             fig.add_trace(
                 go.Scatter(
                     x=points["delta_params"],
-                    y=points[metric],
+                    y=PERCENT * points[metric],
                     mode="markers",
                     name=str(method),
                     legendgroup=str(method),
@@ -91,7 +91,7 @@ def pareto_figure(trials: pd.DataFrame, metric: str = "test_score") -> go.Figure
                     customdata=points[["budget", "seed", "phase"]],
                     hovertemplate=(
                         f"{method} budget %{{customdata[0]}} seed %{{customdata[1]}}"
-                        " (%{customdata[2]})<br>%{x:,.0f} params, score %{y:.4f}<extra></extra>"
+                        " (%{customdata[2]})<br>%{x:,.0f} params, score %{y:.1f}%<extra></extra>"
                     ),
                 ),
                 row=row,
@@ -102,7 +102,7 @@ def pareto_figure(trials: pd.DataFrame, metric: str = "test_score") -> go.Figure
         fig.add_trace(
             go.Scatter(
                 x=front["delta_params"],
-                y=front[metric],
+                y=PERCENT * front[metric],
                 mode="lines",
                 line={"shape": "hv", "color": "black", "width": 1},
                 name="Pareto front",
@@ -115,10 +115,15 @@ def pareto_figure(trials: pd.DataFrame, metric: str = "test_score") -> go.Figure
         )
         shown.add("Pareto front")
         fig.update_xaxes(type="log", title_text="delta parameters", row=row, col=col)
-        fig.update_yaxes(title_text=metric, row=row, col=col)
+        fig.update_yaxes(
+            title_text=f"{metric} (%)",
+            range=floored_range(PERCENT * in_task[metric], 1.0),
+            row=row,
+            col=col,
+        )
     note = f" ({zero_size} trials of size 0 not shown)" if zero_size else ""
     fig.update_layout(
-        title=f"Pareto front: {metric} vs delta size, final runs (tuning trials faint){note}",
+        title=f"Pareto front: {metric} (%) vs delta size, final runs (tuning trials faint){note}",
         height=380 * rows + 80,
         width=1200,
     )

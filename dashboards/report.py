@@ -60,6 +60,56 @@ def _comparison_html(comparison: Comparison) -> str:
     return "\n".join(parts)
 
 
+# cost table columns: (heading, how to write a value); counts as integers, seconds to
+# one decimal, memory in whole MB, a missing value as "-"
+COST_COLUMNS = {
+    "n_trials": ("trials", "{:,.0f}"),
+    "cpu_s": ("CPU s", "{:,.1f}"),
+    "search_cpu_s": ("search CPU s", "{:,.1f}"),
+    "retrain_cpu_s": ("retrain CPU s", "{:,.1f}"),
+    "evaluation_cpu_s": ("evaluation CPU s", "{:,.1f}"),
+    "gpu_s": ("GPU s", "{:,.1f}"),
+    "wall_s": ("wall s", "{:,.1f}"),
+    "peak_rss_mb": ("peak RSS MB", "{:,.0f}"),
+    "peak_gpu_mb": ("peak GPU MB", "{:,.0f}"),
+}
+PER_POINT_COLUMNS = {
+    "searched_cpu_s": ("s3delta CPU s", "{:,.1f}"),
+    "random_cpu_s": ("random CPU s", "{:,.1f}"),
+    "extra_cpu_s": ("extra CPU s", "{:,.1f}"),
+    "gain_points": ("gain (points)", "{:+.2f}"),
+    "n_pairs": ("pairs", "{:,.0f}"),
+    "cpu_s_per_point": ("CPU s per point", "{:,.1f}"),
+}
+
+
+def _cell(value: object, form: str, missing: str = "-") -> str:
+    """One table value as text: ``form`` for a number, ``missing`` for None/NaN/blank."""
+    if value is None or value == "":
+        return missing
+    number = pd.to_numeric(value, errors="coerce")
+    if pd.isna(number):
+        return missing if not isinstance(value, str) else value
+    return form.format(float(number))
+
+
+def _text_table(
+    frame: pd.DataFrame, columns: dict[str, tuple[str, str]], missing: dict[str, str] | None = None
+) -> pd.DataFrame:
+    """``frame`` with numbers written out and machine headings made readable."""
+    out = pd.DataFrame(index=frame.index)
+    for name in frame.columns:
+        if name in columns:
+            heading, form = columns[name]
+            gap = (missing or {}).get(name, "-")
+            out[heading] = [_cell(v, form, gap) for v in frame[name]]
+        else:
+            out[name] = [
+                "" if v is None or (isinstance(v, float) and pd.isna(v)) else v for v in frame[name]
+            ]
+    return out
+
+
 def _costs_html(costs: SweepCosts) -> str:
     """What each cell and the whole sweep cost, and what the search bought over random."""
     parts = [
@@ -77,12 +127,8 @@ def _costs_html(costs: SweepCosts) -> str:
     table = pd.concat([table, pd.DataFrame([total])], ignore_index=True)
     parts.append(
         _wrapped(
-            table.to_html(
-                index=False,
-                escape=True,
-                table_id="cost-cells",
-                float_format=lambda v: f"{v:,.1f}",
-                na_rep="-",
+            _text_table(table, COST_COLUMNS).to_html(
+                index=False, escape=True, table_id="cost-cells"
             )
         )
     )
@@ -90,20 +136,11 @@ def _costs_html(costs: SweepCosts) -> str:
         parts.append(
             "<p>What the search bought: CPU-seconds of the s3delta cell minus those of the "
             "random cell at the same task and budget, per point of mean paired gain over "
-            "random (empty where nothing was gained).</p>"
+            'random ("no gain" where s3delta did not score higher).</p>'
         )
         rows = pd.DataFrame([p.to_dict() for p in costs.per_point])
-        parts.append(
-            _wrapped(
-                rows.to_html(
-                    index=False,
-                    escape=True,
-                    table_id="cost-per-point",
-                    float_format=lambda v: f"{v:,.2f}",
-                    na_rep="no gain",
-                )
-            )
-        )
+        text = _text_table(rows, PER_POINT_COLUMNS, {"cpu_s_per_point": "no gain"})
+        parts.append(_wrapped(text.to_html(index=False, escape=True, table_id="cost-per-point")))
     return "\n".join(parts)
 
 

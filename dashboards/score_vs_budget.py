@@ -17,7 +17,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from dashboards.style import color_of, finished
+from dashboards.style import PERCENT, color_of, finished, floored_range
 
 FINETUNE = "finetune"
 MEAN_PANEL = "mean over tasks"
@@ -73,7 +73,7 @@ def _finetune_line(fig: go.Figure, of_panel: pd.DataFrame, row: int, col: int, s
     A trace rather than a layout shape, so the y axis stretches to include it and it
     gets a legend entry.
     """
-    level = of_panel[of_panel["method"] == FINETUNE]["mean"].mean()
+    level = PERCENT * of_panel[of_panel["method"] == FINETUNE]["mean"].mean()
     xs = of_panel[of_panel["method"] != FINETUNE]["x"].dropna()
     if math.isnan(level) or xs.empty:
         return False
@@ -86,7 +86,7 @@ def _finetune_line(fig: go.Figure, of_panel: pd.DataFrame, row: int, col: int, s
             legendgroup=FINETUNE,
             showlegend=show,
             line={"dash": "dash", "color": color_of(FINETUNE)},
-            hovertemplate=f"fine-tune {level:.4f}<extra></extra>",
+            hovertemplate=f"fine-tune {level:.1f}%<extra></extra>",
         ),
         row=row,
         col=col,
@@ -107,24 +107,30 @@ def score_vs_budget_figure(trials: pd.DataFrame, metric: str = "test_score") -> 
     for index, panel in enumerate(panels):
         row, col = index // cols + 1, index % cols + 1
         of_panel = table[table["panel"] == panel]
+        panel_values: list[float] = list(
+            PERCENT * of_panel[of_panel["method"] == FINETUNE]["mean"].dropna()
+        )
         for method, line in of_panel.groupby("method"):
             if method == FINETUNE:
                 continue
             line = line.dropna(subset=["x", "mean"]).sort_values("x")
+            spread = PERCENT * line["std"].fillna(0.0)
+            panel_values += list(PERCENT * line["mean"] + spread)
+            panel_values += list(PERCENT * line["mean"] - spread)
             fig.add_trace(
                 go.Scatter(
                     x=line["x"],
-                    y=line["mean"],
-                    error_y={"type": "data", "array": line["std"].fillna(0.0), "visible": True},
+                    y=PERCENT * line["mean"],
+                    error_y={"type": "data", "array": spread, "visible": True},
                     mode="lines+markers",
                     name=str(method),
                     legendgroup=str(method),
                     showlegend=method not in shown,
                     line={"color": color_of(str(method))},
-                    customdata=line[["budget", "n", "std"]],
+                    customdata=line[["budget", "n"]].assign(std=spread),
                     hovertemplate=(
                         f"{method}<br>budget %{{customdata[0]}} (%{{x:,.0f}} params)"
-                        "<br>score %{y:.4f} ± %{customdata[2]:.4f}<br>seeds %{customdata[1]}"
+                        "<br>score %{y:.1f}% ± %{customdata[2]:.1f}<br>seeds %{customdata[1]}"
                         "<extra></extra>"
                     ),
                 ),
@@ -135,9 +141,14 @@ def score_vs_budget_figure(trials: pd.DataFrame, metric: str = "test_score") -> 
         if _finetune_line(fig, of_panel, row, col, show=FINETUNE not in shown):
             shown.add(FINETUNE)
         fig.update_xaxes(type="log", title_text="trainable parameters", row=row, col=col)
-        fig.update_yaxes(title_text=metric, row=row, col=col)
+        fig.update_yaxes(
+            title_text=f"{metric} (%)",
+            range=floored_range(panel_values, 1.0),
+            row=row,
+            col=col,
+        )
     fig.update_layout(
-        title=f"{metric} vs trainable-parameter budget (mean ± std over seeds)",
+        title=f"{metric} (%) vs trainable-parameter budget (mean ± std over seeds)",
         height=380 * rows + 80,
         width=1200,
     )

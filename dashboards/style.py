@@ -35,3 +35,22 @@ def finished(trials: pd.DataFrame, metric: str) -> pd.DataFrame:
     if trials.empty or metric not in trials.columns:
         return trials.iloc[0:0]
     return trials[(trials["status"] == "FINISHED") & trials[metric].notna()]
+
+
+PERCENT = 100.0  # figures show scores in % (points), as every table does
+
+
+def floored_range(values: object, min_span: float, pad: float = 0.08) -> list[float] | None:
+    """A y range of at least ``min_span`` around ``values`` (None: let plotly choose).
+
+    Float noise (a size of 2,270.9998 to 2,271.0002) would otherwise fill the whole axis
+    and look like oscillation; with a floor it is a flat line."""
+    numbers = pd.to_numeric(pd.Series(list(values)), errors="coerce").dropna()  # type: ignore[call-overload]
+    numbers = numbers[numbers.abs() != float("inf")]
+    if numbers.empty:
+        return None
+    low, high = float(numbers.min()), float(numbers.max())
+    if high - low >= min_span:
+        return None
+    middle, half = (low + high) / 2, min_span / 2 * (1 + pad)
+    return [middle - half, middle + half]

@@ -8,6 +8,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -17,7 +18,10 @@ from orchestrator.cli.results import EXPERIMENT_HELP, TRACKING_HELP, fail, open_
 def report(
     sweep: str = typer.Argument(..., help="sweep name (s3delta.sweep tag)"),
     out: Path | None = typer.Option(
-        None, "--out", help="output folder (default: ./reports/<sweep>)"
+        None,
+        "--out",
+        help="output folder (default: <the sweep's run dir>/report, e.g. runs/<sweep>/report, "
+        "where the quick start writes it)",
     ),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help=TRACKING_HELP),
     experiment: str = typer.Option("s3delta", "--experiment", help=EXPERIMENT_HELP),
@@ -37,7 +41,7 @@ def report(
     from orchestrator.results.client import ResultsError
 
     client = open_client(tracking_uri, experiment)
-    target = out or Path("reports") / sweep.replace("/", "_")
+    target = out or default_report_dir(client, sweep)
     options = ReportOptions(target, log=log, png=png)
     try:
         lines = kind_of_recorded(client, sweep).report(client, sweep, options)
@@ -45,6 +49,26 @@ def report(
         fail(str(err))
     for line in lines:
         typer.echo(line)
+
+
+def default_report_dir(client: Any, sweep: str) -> Path:
+    """``<run dir>/report``: the run dir its trials wrote to (their output_dir is
+    ``<run dir>/trials/<trial>``) when this machine has it, else ``<home>/<sweep>``."""
+    from orchestrator import paths
+    from orchestrator.results.query import KIND_TAG, SWEEP_TAG, tags_filter
+
+    found = client.mlflow.search_runs(
+        [client.experiment_id],
+        filter_string=tags_filter({KIND_TAG: "trial", SWEEP_TAG: sweep}),
+        max_results=20,
+    )
+    for run in found:
+        output_dir = run.data.tags.get("s3delta.local.output_dir")
+        if output_dir:
+            run_dir = Path(output_dir).parent.parent
+            if run_dir.is_dir():
+                return run_dir / "report"
+    return paths.default_run_dir(sweep) / "report"
 
 
 def ui_command(port: int, tracking_uri: str | None = None) -> list[str]:

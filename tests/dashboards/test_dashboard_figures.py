@@ -46,10 +46,10 @@ def test_score_vs_budget_figure_traces(client: Client) -> None:
     assert sorted(by_panel["x2"]) == ["fine-tune", "manual/lnfit", "random", "s3delta"]
     s3 = next(t for t in fig.data if t.name == "s3delta" and t.xaxis == "x2")
     assert list(s3.x) == [2271, 11356]
-    assert list(s3.y) == pytest.approx([0.83, 0.85])
-    assert list(s3.error_y.array) == pytest.approx([STD_OF_OFFSETS] * 2, abs=1e-6)
+    assert list(s3.y) == pytest.approx([83.0, 85.0])  # in %, as the tables
+    assert list(s3.error_y.array) == pytest.approx([100 * STD_OF_OFFSETS] * 2, abs=1e-4)
     finetune = next(t for t in fig.data if t.name == "fine-tune" and t.xaxis == "x2")
-    assert list(finetune.y) == pytest.approx([0.88, 0.88])
+    assert list(finetune.y) == pytest.approx([88.0, 88.0])
     assert fig.layout.xaxis.type == "log"
 
 
@@ -66,7 +66,7 @@ def test_pareto_figure(client: Client) -> None:
     sst2_points = sum(len(t.x) for t in fig.data if t.xaxis == "x2" and t.name != "Pareto front")
     assert sst2_points == 6 * 3 + 1  # six cells x three seeds, plus the tune trial
     front = next(t for t in fig.data if t.name == "Pareto front" and t.xaxis == "x2")
-    assert max(front.y) == pytest.approx(0.92)  # fine-tune seed 2: 0.85 + 0.07
+    assert max(front.y) == pytest.approx(92.0)  # fine-tune seed 2: 0.85 + 0.07, in %
 
 
 def test_heatmap_from_a_run(client: Client, sample: SampleSweep) -> None:

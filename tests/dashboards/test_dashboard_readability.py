@@ -44,9 +44,9 @@ def test_pareto_plots_final_runs_with_tuning_trials_as_a_faint_layer() -> None:
     )
     fig = pareto_figure(trials)
     tuning = [t for t in fig.data if t.name == "tuning trials"]
-    assert len(tuning) == 1 and tuning[0].marker.opacity <= 0.3 and list(tuning[0].y) == [0.95]
+    assert len(tuning) == 1 and tuning[0].marker.opacity <= 0.3 and list(tuning[0].y) == [95.0]
     front = next(t for t in fig.data if t.name == "Pareto front")
-    assert list(front.y) == [0.82]  # the front is made of final runs only
+    assert list(front.y) == [82.0]  # the front is made of final runs only (in %)
     assert "final runs" in fig.layout.title.text
 
 
@@ -76,3 +76,84 @@ def test_report_without_chromium_says_in_one_line_how_to_get_pngs(
     assert png_lines[0].startswith(f"wrote {tmp_path / 'report.html'}; no PNGs: Chromium not found")
     assert "install-browser.sh" in png_lines[0]
     assert "0 PNGs" not in made.output and "Traceback" not in made.output
+
+
+def test_trajectory_axes_have_a_floor_so_float_noise_stays_flat() -> None:
+    from dashboards.trajectory import trajectory_figure
+
+    noise = [2270.9998, 2271.0002, 2270.9999, 2271.0001]
+    histories = {
+        "search/expected_size": pd.DataFrame({"step": range(4), "value": noise}),
+        "search/budget": pd.DataFrame({"step": range(4), "value": [2271.0] * 4}),
+        "retrain/dev_score": pd.DataFrame({"step": range(4), "value": [0.8, 0.8, 0.8, 0.8]}),
+    }
+    fig = trajectory_figure(histories)
+    low, high = fig.layout.yaxis.range
+    assert high - low >= 10 and low < 2270.9998 and high > 2271.0002
+    low, high = fig.layout.yaxis2.range  # dev score in %, at least 2 points tall
+    assert high - low >= 2 and low < 80 < high
+    assert list(fig.data[2].y) == [80.0] * 4 and "(%)" in fig.layout.yaxis2.title.text
+
+
+def test_forest_legend_sits_above_the_plot_so_a_short_forest_does_not_cut_it() -> None:
+    from dashboards.forest import forest_figure
+    from orchestrator.results.comparison_types import Comparison
+
+    fig = forest_figure(Comparison(method="s3delta", baseline="random", rows=()))
+    assert fig.layout.legend.orientation == "h" and fig.layout.legend.y > 1
+
+
+def test_cost_tables_write_counts_as_integers_and_missing_values_in_words() -> None:
+    from dashboards.report import _costs_html
+    from orchestrator.results.costs import PerPoint, SweepCosts, sweep_total
+
+    cells = pd.DataFrame(
+        {
+            "task": ["glue/sst2", "glue/sst2"],
+            "method": ["random", "s3delta"],
+            "budget": ["0.01%", "0.01%"],
+            "n_trials": [3.0, 4.0],
+            "cpu_s": [14.8, 36.1],
+            "gpu_s": [0.0, 0.0],
+            "wall_s": [34.7, 75.0],
+            "search_cpu_s": [0.0, 19.0],
+            "peak_rss_mb": [1067.0, 1428.5],
+            "peak_gpu_mb": [float("nan")] * 2,
+        }
+    )
+    lost = PerPoint("glue/sst2", "0.01%", 36.05, 14.82, -2.34, 2)  # no gain: no cost per point
+    page = _costs_html(SweepCosts(cells, sweep_total(cells), [lost]))
+    assert "None" not in page and "nan" not in page.lower()
+    start = page.index('id="cost-cells"')
+    rows = _rows(page[start : page.index("</table>", start)])
+    assert [row[rows[0].index("trials")] for row in rows[1:]] == ["3", "4", "7"]
+    assert [row[rows[0].index("peak GPU MB")] for row in rows[1:]] == ["-"] * 3
+    start = page.index('id="cost-per-point"')
+    rows = _rows(page[start : page.index("</table>", start)])
+    assert rows[1][rows[0].index("CPU s per point")] == "no gain"
+    assert rows[1][rows[0].index("gain (points)")] == "-2.34"
+
+
+def _rows(table: str) -> list[list[str]]:
+    """An HTML table's header and body cells as text."""
+    import re
+
+    return [
+        [re.sub("<.*?>", "", cell).strip() for cell in re.findall(r"<t[hd].*?</t[hd]>", row, re.S)]
+        for row in re.findall(r"<tr.*?</tr>", table, re.S)
+    ]
+
+
+def test_report_writes_next_to_the_sweeps_runs_by_default(
+    sample: SampleSweep, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the quick start writes it (<home>/<sweep>/report), not ./reports."""
+    home, elsewhere = tmp_path / "home", tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.setenv("S3DELTA_HOME", str(home))
+    monkeypatch.chdir(elsewhere)
+    args = ["report", "demo", "--no-log", "--no-png", "--tracking-uri", sample.tracking_uri]
+    made = CliRunner().invoke(app, args)
+    assert made.exit_code == 0, made.output
+    assert (home / "demo" / "report" / "report.html").is_file()
+    assert list(elsewhere.iterdir()) == []
