@@ -292,3 +292,52 @@ def _numel(handle, key: str) -> int:  # type: ignore[no-untyped-def]
     for d in handle.get_slice(key).get_shape():
         n *= int(d)
     return n
+
+
+def test_a_real_trial_exports_and_both_card_snippets_load_it_offline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A searched s3delta structure (real MiniLM, real SST-2, a few steps): native always,
+    PEFT (with --partial when PEFT cannot hold all of it); each card's snippet, run in a
+    fresh offline interpreter, predicts what the trained model predicts."""
+    from tests.conftest import SHARED_DATA
+    from workers.delta_loading import load_trained
+
+    _no_store(monkeypatch, tmp_path)
+    trial = tmp_path / "trial"
+    ran = CliRunner().invoke(
+        app,
+        [
+            "trial",
+            "--data-dir",
+            str(SHARED_DATA),
+            "--steps",
+            "4",
+            "--out",
+            str(trial),
+            "--max-train-examples",
+            "32",
+            "--max-eval-examples",
+            "16",
+            "--json",
+        ],
+    )
+    assert ran.exit_code == 0, ran.output
+    trained = load_trained(trial / "delta.safetensors")
+    batch = trained.tokenizer(["a gripping, funny film"], padding=True, return_tensors="pt")
+    expected = trained.predict(dict(batch))
+    native = tmp_path / "native"
+    made = CliRunner().invoke(app, ["export", str(trial), str(native), "--format", "native"])
+    assert made.exit_code == 0, made.output
+    card = (native / "README.md").read_text()
+    assert json.loads(_run_snippet(card, tmp_path).strip().splitlines()[-1]) == expected
+    peft = tmp_path / "peft"
+    made = CliRunner().invoke(app, ["export", str(trial), str(peft)])
+    if made.exit_code != 0:  # LRA or adapters: refused, saying what --partial keeps
+        assert "--format native" in made.output and "keeps" in made.output, made.output
+        made = CliRunner().invoke(app, ["export", str(trial), str(peft), "--partial"])
+    assert made.exit_code == 0, made.output
+    card = (peft / "README.md").read_text()
+    printed = json.loads(_run_snippet(card, tmp_path).strip().splitlines()[-1])
+    if "partial export" not in card:
+        assert printed == expected
