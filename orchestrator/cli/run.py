@@ -43,6 +43,7 @@ def run(
     from orchestrator.kinds import run_sweep_file
     from orchestrator.paths import PathSettingError, redact_url
     from orchestrator.runner.cluster import ClusterResourceError
+    from orchestrator.runner.fence import DriverLostError
     from orchestrator.runner.lock import SweepLockedError
     from orchestrator.runner.outcome import SweepAlreadyRunError
     from orchestrator.runner.stop import DriverStopped
@@ -68,6 +69,9 @@ def run(
     except (PathSettingError, SweepAlreadyRunError, SweepLockedError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(EXIT_INVALID) from None
+    except DriverLostError as lost:  # one line, exit 3: another driver may run the sweep
+        typer.echo(f"{sweep}: {lost}", err=True)
+        raise typer.Exit(lost.exit_code) from None
     except DriverStopped as stopped:
         typer.echo(
             f"{sweep}: {stopped}; Ray was shut down and the runs left open were closed as "

@@ -13,7 +13,9 @@ system. When the Optuna storage (or else the MLflow store) is a PostgreSQL datab
 the whole run. PostgreSQL releases it when the driver's connection ends, so a dead
 driver leaves no stale lock. The holder is named through the connection's
 `application_name` (`s3delta|<pid>|<start>|<host>`), which `pg_stat_activity` shows
-to every user.
+to every user. A heartbeat checks the lock every 2 s and takes it again after a server
+restart, or stops the driver when another was admitted meanwhile (`db_heartbeat.py`,
+`fence.py`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.paths import redact_url
+from orchestrator.runner.db_heartbeat import LockHeartbeat, next_db_epoch
+from orchestrator.runner.fence import Fence, holding
 from orchestrator.runner.lock import SweepLockedError
 
 SCHEMA_CLASS = 0x53334400  # advisory lock classes ("S3D\0", "S3D\1"): s3delta's own keys
@@ -50,7 +54,14 @@ def _engine(url: str, application_name: str | None = None) -> Any:
     from sqlalchemy import create_engine
     from sqlalchemy.pool import NullPool
 
-    connect_args: dict[str, Any] = {"connect_timeout": 10}
+    # keepalives: a dead server or network is noticed in seconds, not hours
+    connect_args: dict[str, Any] = {
+        "connect_timeout": 10,
+        "keepalives": 1,
+        "keepalives_idle": 5,
+        "keepalives_interval": 2,
+        "keepalives_count": 3,
+    }
     if application_name:
         connect_args["application_name"] = application_name
     return create_engine(url, poolclass=NullPool, connect_args=connect_args)
@@ -175,8 +186,18 @@ def sweep_db_guard(tracking_uri: str, storage_url: str, sweep: str) -> Iterator[
         return
     from sqlalchemy import text
 
-    engine = _engine(url, application_name=_holder_label())
-    conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    label = _holder_label()
+
+    def connect() -> tuple[Any, Any]:
+        engine = _engine(url, application_name=label)
+        try:
+            return engine, engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        except BaseException:
+            engine.dispose()
+            raise
+
+    engine, conn = connect()
+    beat: LockHeartbeat | None = None
     try:
         got = conn.execute(
             text("SELECT pg_try_advisory_lock(:c, :k)"), {"c": SWEEP_CLASS, "k": sweep_key(sweep)}
@@ -188,7 +209,24 @@ def sweep_db_guard(tracking_uri: str, storage_url: str, sweep: str) -> Iterator[
                 f"{redact_url(url)}; wait for that driver to finish or stop it, then continue "
                 "with --resume"
             )
-        yield url
+        # an epoch fences off a driver that lost this lock; a heartbeat checks it is held
+        fence = Fence(sweep, next_db_epoch(conn, sweep, label), "db")
+        beat = LockHeartbeat(
+            url=url,
+            sweep=sweep,
+            key=(SWEEP_CLASS, sweep_key(sweep)),
+            fence=fence,
+            conn=conn,
+            engine=engine,
+            connect=connect,
+            describe_holder=lambda: db_holder(url, sweep),
+        )
+        beat.start()
+        with holding(fence):
+            yield url
     finally:
-        conn.close()  # ends the session: PostgreSQL releases the advisory lock
-        engine.dispose()
+        if beat is not None:
+            beat.close()  # ends the session: PostgreSQL releases the advisory lock
+        else:
+            conn.close()
+            engine.dispose()

@@ -19,6 +19,7 @@ from typing import Any
 import optuna
 import ray
 
+from orchestrator.runner import fence
 from orchestrator.runner import study as studies
 from orchestrator.runner.cell import CellRunner, Job, trial_dir
 from orchestrator.runner.cluster import RayConnection, check_resources, connect_ray, disconnect_ray
@@ -214,7 +215,8 @@ def run_sweep(
         status = "KILLED"
         raise
     finally:
-        tracker.end_parent(status)
+        if not fence.is_lost():  # a driver that lost its sweep writes nothing more
+            tracker.end_parent(status)
         if own_connection:
             disconnect_ray(connection)
 
@@ -250,6 +252,7 @@ class _Loop:
             self.view = view
             try:
                 while True:
+                    fence.check()  # lost its lock: stop scheduling at once (fence.py)
                     self._fill()
                     if not self.inflight:
                         if all(c.finished for c in self.cells):
@@ -301,6 +304,7 @@ class _Loop:
 
     def _finish(self, ref: ray.ObjectRef) -> None:
         cell, job = self.inflight.pop(ref)
+        fence.check_trial(job.config.output_dir, job.key.text)  # still this driver's trial
         try:
             outcome: TrialOutcome = ray.get(ref)
         except Exception as error:  # worker lost beyond max_retries, or a Ray error

@@ -22,6 +22,7 @@ from typing import Any
 
 import ray
 
+from orchestrator.runner.fence import lease_holds, take_lease
 from orchestrator.runner.hub import ProgressHub
 from orchestrator.runner.outcome import TrialOutcome
 from orchestrator.runner.result_checks import non_finite_reason
@@ -36,13 +37,18 @@ class HubReporter:
     """The trial's progress callback: buffers events, flushes them to the hub, and
     raises `optuna.TrialPruned` when the driver has marked the trial to stop."""
 
-    def __init__(self, hub: Any, key: str) -> None:
+    def __init__(
+        self, hub: Any, key: str, folder: str | None = None, lease: str | None = None
+    ) -> None:
         self._hub = hub
         self._key = key
+        self._folder, self._lease = folder, lease  # the trial folder's lease (fence.py)
         self._buffer: list[dict[str, Any]] = []
         self._last_flush = time.monotonic()
 
     def __call__(self, event: Any) -> None:
+        if not lease_holds(self._folder, self._lease):
+            raise TrialSuperseded(_superseded(self._key))
         record = {
             "phase": event.phase,
             "step": int(event.step),
@@ -71,6 +77,17 @@ class HubReporter:
             raise optuna.TrialPruned(f"pruned by the driver ({self._key})")
 
 
+class TrialSuperseded(RuntimeError):
+    """A newer driver took this trial's folder: stop without writing to it."""
+
+
+def _superseded(key: str) -> str:
+    return (
+        f"trial {key}: a newer driver of the sweep took this trial's folder (lease.json); "
+        "this attempt stopped without writing"
+    )
+
+
 def _record_attempt(output_dir: str | None) -> None:
     if not output_dir:
         return
@@ -80,8 +97,11 @@ def _record_attempt(output_dir: str | None) -> None:
         fh.write(json.dumps(line) + "\n")
 
 
-def execute_trial(cfg: TrialConfig, key: str, hub: Any) -> TrialOutcome:
-    """Run one trial in this process; application errors come back as a failed outcome."""
+def execute_trial(cfg: TrialConfig, key: str, hub: Any, lease: str | None = None) -> TrialOutcome:
+    """Run one trial in this process; application errors come back as a failed outcome.
+
+    `lease`: the token of the driver's lease on the trial folder; the trial does nothing
+    once another driver's lease replaced it."""
     from orchestrator.quiet import quiet_libraries
 
     quiet_libraries()  # no library progress bars / INFO lines in the driver's log
@@ -92,10 +112,12 @@ def execute_trial(cfg: TrialConfig, key: str, hub: Any) -> TrialOutcome:
     from workers.trial import run_trial
 
     quiet_libraries()  # again, now that transformers is imported
+    if not lease_holds(cfg.output_dir, lease):
+        return TrialOutcome.failed(_superseded(key))
     _record_attempt(cfg.output_dir)
     if cfg.num_threads:
         torch.set_num_threads(cfg.num_threads)
-    reporter = HubReporter(hub, key)
+    reporter = HubReporter(hub, key, cfg.output_dir, lease)
     meter = CostMeter()  # what a trial that ends early cost (a finished one reports its own)
     try:
         result = run_trial(cfg, reporter)
@@ -126,7 +148,10 @@ def submit_trial(
     num_gpus: float,
     max_retries: int,
 ) -> ray.ObjectRef:
-    """Start a trial as a Ray task holding `num_cpus` CPUs and `num_gpus` GPUs."""
+    """Start a trial as a Ray task holding `num_cpus` CPUs and `num_gpus` GPUs, after
+    taking the driver's lease on its folder (`fence.py`; raises `DriverLostError` when a
+    newer driver holds it)."""
+    lease = take_lease(Path(cfg.output_dir), key) if cfg.output_dir else None
     global _REMOTE_TRIAL
     if _REMOTE_TRIAL is None:
         _REMOTE_TRIAL = ray.remote(execute_trial)
@@ -137,4 +162,4 @@ def submit_trial(
         retry_exceptions=False,
         name=f"trial {key}",
     )
-    return remote.remote(cfg, key, hub)
+    return remote.remote(cfg, key, hub, lease)

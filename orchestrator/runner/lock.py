@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from orchestrator.runner.fence import Fence, holding, next_file_epoch
+
 LOCK_FILE = "driver.lock"
 
 
@@ -58,7 +60,8 @@ def sweep_lock(run_dir: Path, sweep: str) -> Iterator[Path]:
         }
         os.ftruncate(fd, 0)
         os.pwrite(fd, json.dumps(info).encode(), 0)
-        yield path
+        with holding(Fence(sweep, next_file_epoch(run_dir), "file")):  # fence.py
+            yield path
     finally:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)

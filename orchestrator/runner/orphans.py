@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.results.query import quote
+from orchestrator.runner import fence
 from orchestrator.runner.keys import study_name
 
 INTERRUPTED_ATTR = "s3delta.interrupted"
@@ -165,7 +166,12 @@ def mlflow_orphans(tracking_uri: str, sweep: str, close: bool) -> list[str]:
 def close_orphans(
     tracking_uri: str, storage_url: str, sweep: str, names: Iterable[str]
 ) -> list[str]:
-    """End everything of this sweep left RUNNING; the caller holds the sweep's lock."""
+    """End everything of this sweep left RUNNING; the caller holds the sweep's lock.
+
+    Nothing when this process's driver has lost the sweep (`fence.py`): what is RUNNING
+    may by now be another driver's."""
+    if fence.is_lost():
+        return []
     return mlflow_orphans(tracking_uri, sweep, close=True) + optuna_orphans(
         storage_url, names, close=True
     )

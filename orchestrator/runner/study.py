@@ -15,6 +15,7 @@ from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from orchestrator.paths import redact_url
+from orchestrator.runner.store_retry import retry_storage
 from orchestrator.runner.trial_sampler import TrialSeededSampler
 
 CONFIG_ATTR = "s3delta.config"
@@ -30,7 +31,8 @@ def make_storage(url: str) -> optuna.storages.RDBStorage:
     else:
         engine_kwargs["pool_pre_ping"] = True
     try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        storage = optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+        return retry_storage(storage, url)  # a server restart is waited out, and said
     except RuntimeError as error:
         if "table schema" not in str(error):
             raise

@@ -87,6 +87,7 @@ def _sweep(tmp_path: Path, model: Path, home: Path) -> tuple[Path, str, dict[str
         experiment=EXPERIMENT,
         steps=20,
         trials=8,
+        storage=None,
     )
     env = service_env(S3DELTA_HOME=str(home))
     env.pop("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", None)

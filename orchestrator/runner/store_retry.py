@@ -1,0 +1,119 @@
+"""A store that went away for a moment (a PostgreSQL restart, a network blip) is waited for.
+
+Before, the first Optuna call that met a restarting server raised Optuna's
+`StorageInternalError` ("invalid data in the commit, e.g. exceeding max length") and the
+driver crashed. Calls to an Optuna RDB storage on a server now retry connection errors
+with growing pauses (0.5 s up to 5 s) for at most `RETRY_S`, saying once on stderr that
+the store is unreachable and once that it is back; past `RETRY_S` a one-line
+`StoreUnreachableError` names the store. Errors about the data itself, and SQLite files
+(whose "database or disk is full" must not be waited on), are not retried.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from orchestrator.paths import redact_url
+
+RETRY_S = 120.0
+_FIRST_PAUSE_S, _MAX_PAUSE_S = 0.5, 5.0
+# every storage method that talks to the database (optuna 4/5 RDBStorage)
+_METHODS = (
+    "create_new_study",
+    "delete_study",
+    "set_study_user_attr",
+    "set_study_system_attr",
+    "get_study_id_from_name",
+    "get_study_name_from_id",
+    "get_study_directions",
+    "get_study_user_attrs",
+    "get_study_system_attrs",
+    "get_trial_user_attrs",
+    "get_trial_system_attrs",
+    "get_all_studies",
+    "create_new_trial",
+    "set_trial_param",
+    "get_trial_param",
+    "set_trial_state_values",
+    "set_trial_intermediate_value",
+    "set_trial_user_attr",
+    "set_trial_system_attr",
+    "get_trial_id_from_study_id_trial_number",
+    "get_trial",
+    "get_all_trials",
+    "get_best_trial",
+    "get_n_trials",
+)
+
+
+class StoreUnreachableError(RuntimeError):
+    """A store stayed unreachable past the retry time; the message names it and the fix."""
+
+
+def is_connection_error(error: BaseException) -> bool:
+    """A lost or refused connection (worth waiting for), not a problem with the data."""
+    from sqlalchemy import exc
+
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, exc.DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, exc.OperationalError | exc.InterfaceError):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def retrying(call: Callable[..., Any], what: str, retry_s: float = RETRY_S) -> Callable[..., Any]:
+    """`call`, retried on connection errors for up to `retry_s` (see the module text)."""
+
+    @functools.wraps(call)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        started: float | None = None
+        pause = _FIRST_PAUSE_S
+        while True:
+            try:
+                result = call(*args, **kwargs)
+            except Exception as error:
+                if not is_connection_error(error):
+                    raise
+                now = time.monotonic()
+                if started is None:
+                    started = now
+                    _say(f"{what} is unreachable; retrying for up to {retry_s:.0f} s")
+                elif now - started > retry_s:
+                    raise StoreUnreachableError(
+                        f"{what} has been unreachable for {retry_s:.0f} s "
+                        f"({type(error).__name__}); start it or fix the URL, then continue "
+                        "with --resume"
+                    ) from None
+                time.sleep(pause)
+                pause = min(pause * 2, _MAX_PAUSE_S)
+                continue
+            if started is not None:
+                _say(f"{what} is reachable again; going on")
+            return result
+
+    return wrapper
+
+
+def retry_storage(storage: Any, url: str, retry_s: float = RETRY_S) -> Any:
+    """Make an Optuna RDB storage on a server wait out short outages (SQLite: unchanged)."""
+    if url.startswith("sqlite"):
+        return storage
+    what = f"the Optuna storage {redact_url(url)}"
+    for name in _METHODS:
+        method = getattr(storage, name, None)
+        if method is not None:
+            setattr(storage, name, retrying(method, what, retry_s))
+    return storage
