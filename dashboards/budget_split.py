@@ -17,15 +17,7 @@ from plotly.subplots import make_subplots
 from dashboards.candidate_names import CandidateNameError, kind_sort_key, parse_position
 from dashboards.heatmap import structure_entries
 from dashboards.style import kind_color, kind_label
-from search_space.budget import BudgetError, parse_budget
-
-
-def _budget_key(text: str) -> tuple[int, float]:
-    try:
-        spec = parse_budget(text)
-    except BudgetError:
-        return (2, 0.0)
-    return (0 if spec.kind == "relative" else 1, spec.value)
+from orchestrator.results.comparison import budget_key
 
 
 def _layer_label(entry: dict[str, Any]) -> str:
@@ -61,7 +53,7 @@ def split_by(
             size = float(entry["size"])
             by_kind[str(entry["kind"])][budget] += size
             by_layer[_layer_label(entry)][budget] += size
-    budgets = sorted(counts, key=_budget_key)
+    budgets = sorted(counts, key=budget_key)
     for table in (by_kind, by_layer):
         for per_budget in table.values():
             for budget in per_budget:

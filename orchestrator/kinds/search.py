@@ -10,13 +10,13 @@ through `orchestrator.results` (the paired comparison, costs) and reports throug
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.kinds.base import ReportOptions, ResultsOptions, RunOptions
 from orchestrator.paths import PathSettingError
+from orchestrator.results.query import SEARCH_SWEEP
 from orchestrator.sweep import SweepConfig, SweepValidationError, build_plan, load_sweep
 from orchestrator.sweep.stores import store_problems
 
@@ -25,18 +25,9 @@ if TYPE_CHECKING:
     from orchestrator.runner.outcome import SweepOutcome
 
 
-def plain(value: Any) -> Any:
-    """JSON-safe cell: NaN -> None, numpy scalars -> Python numbers."""
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
-
 class SearchKind:
     name = "search"
-    sweep_tag = "sweep"
+    sweep_tag = SEARCH_SWEEP
 
     def claims(self, raw: Mapping[str, Any]) -> bool:
         return False  # the default kind: every file no other kind claims
@@ -71,7 +62,7 @@ class SearchKind:
     def results_text(self, client: Client, sweep: str, options: ResultsOptions) -> str:
         # the reader's tables (pandas) and texts load here: `validate` stays light
         from orchestrator.results.costs import cost_text
-        from orchestrator.results.text import format_comparison, format_raw, verdict
+        from orchestrator.results.text import format_comparison, format_raw, plain, verdict
 
         if options.raw:
             table = client.results(sweep)

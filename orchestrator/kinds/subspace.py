@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from orchestrator.kinds.base import ReportOptions, ResultsOptions, RunOptions
-from orchestrator.kinds.search import plain
-from orchestrator.results.subspace import KIND_SWEEP, format_tables
+from orchestrator.results.query import SUBSPACE_SWEEP
 from orchestrator.sweep.subspace_config import (
     SubspaceSweepConfig,
     is_subspace_sweep,
@@ -30,7 +29,7 @@ if TYPE_CHECKING:
 
 class SubspaceKind:
     name = "subspace"
-    sweep_tag = KIND_SWEEP
+    sweep_tag = SUBSPACE_SWEEP
 
     def claims(self, raw: Mapping[str, Any]) -> bool:
         return is_subspace_sweep(raw)
@@ -58,7 +57,8 @@ class SubspaceKind:
         )
 
     def results_text(self, client: Client, sweep: str, options: ResultsOptions) -> str:
-        from orchestrator.results.subspace import read_tables
+        from orchestrator.results.subspace import format_tables, read_tables
+        from orchestrator.results.text import plain
 
         tables = read_tables(client, sweep) or []
         if options.as_json:

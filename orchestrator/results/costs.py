@@ -25,6 +25,7 @@ from typing import Any
 import pandas as pd
 
 from orchestrator.results.comparison_types import Comparison
+from orchestrator.results.text import aligned, plain
 
 KEYS = ["task", "method", "budget"]
 # summed per cell and sweep: trial metric -> cell figure
@@ -71,7 +72,7 @@ class PerPoint:
             "extra_cpu_s": self.extra_cpu_s,
             "gain_points": self.gain_points,
             "n_pairs": self.n_pairs,
-            "cpu_s_per_point": _plain(self.cpu_s_per_point),
+            "cpu_s_per_point": plain(self.cpu_s_per_point),
         }
 
 
@@ -86,19 +87,11 @@ class SweepCosts:
     def to_dict(self) -> dict[str, Any]:
         return {
             "cells": [
-                {k: _plain(v) for k, v in row.items()} for row in self.cells.to_dict("records")
+                {k: plain(v) for k, v in row.items()} for row in self.cells.to_dict("records")
             ],
-            "total": {k: _plain(v) for k, v in self.total.items()},
+            "total": {k: plain(v) for k, v in self.total.items()},
             "per_point_over_random": [p.to_dict() for p in self.per_point],
         }
-
-
-def _plain(value: Any) -> Any:
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
 
 
 def cell_costs(trials: pd.DataFrame) -> pd.DataFrame:
@@ -211,7 +204,7 @@ def cost_text(costs: SweepCosts) -> str:
         "Cost per cell (every trial run of the cell: tuning and final, pruned and failed "
         "included; CPU-s = process CPU time, all threads):",
         "",
-        *_aligned(header, rows, left=3),
+        *aligned(header, rows, left=3),
     ]
     if costs.per_point:
         lines += [
@@ -230,21 +223,8 @@ def cost_text(costs: SweepCosts) -> str:
             ]
             for p in costs.per_point
         ]
-        lines += _aligned(head, body, left=2)
+        lines += aligned(head, body, left=2)
     return "\n".join(lines)
-
-
-def _aligned(header: list[str], rows: list[list[str]], left: int) -> list[str]:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-
-    def line(cells: list[str]) -> str:
-        parts = [
-            c.ljust(w) if i < left else c.rjust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "  ".join(parts).rstrip()
-
-    return [line(header), *(line(r) for r in rows)]
 
 
 def cost_metrics(costs: SweepCosts, metric_part: Any) -> dict[str, float]:

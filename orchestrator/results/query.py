@@ -20,6 +20,10 @@ TAG = "s3delta."
 KIND_TAG = "s3delta.kind"
 SWEEP_TAG = "s3delta.sweep"
 PARENT_TAG = "mlflow.parentRunId"
+# the s3delta.kind tags of the runs each experiment kind writes (docs/design.md)
+SEARCH_SWEEP = "sweep"  # a search sweep's run; its "cell" and "trial" runs below it
+SUBSPACE_SWEEP = "subspace-sweep"  # a subspace sweep's run; its "subspace" runs below it
+SUBSPACE_EXPERIMENT = "subspace"
 PAGE_SIZE = 1000  # runs per page of `search_runs` (MLflow's own default)
 NEWEST_FIRST = ["attributes.start_time DESC"]
 # what MLflow accepts per call and per value

@@ -16,19 +16,22 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.results.query import (
     KIND_TAG,
     PARENT_TAG,
+    SUBSPACE_EXPERIMENT,
+    SUBSPACE_SWEEP,
     SWEEP_TAG,
     newest,
     search_all,
     tags_filter,
 )
+from orchestrator.results.text import aligned
 
 if TYPE_CHECKING:
     from orchestrator.results.client import Client
 
 # the s3delta.kind tags of a subspace sweep's parent run and experiment runs (written by
 # orchestrator/runner/subspace_tracking.py)
-KIND_SWEEP = "subspace-sweep"
-KIND_EXPERIMENT = "subspace"
+KIND_SWEEP = SUBSPACE_SWEEP
+KIND_EXPERIMENT = SUBSPACE_EXPERIMENT
 
 
 @dataclass
@@ -168,20 +171,26 @@ def format_tables(sweep: str, tables: list[SubspaceTable]) -> str:
     for t in tables:
         seeds = ", ".join(str(s) for s in t.seeds)
         lines += ["", f"{t.task} (d = {t.d}, seeds {seeds}; test scores, selected on dev)"]
-        lines.append(
-            f"  {'DET':<10}{'size':>10}{'original':>16}{'subspace':>16}{'% of original':>18}"
-        )
-        for det in t.dets:
-            lines.append(
-                f"  {det:<10}{t.sizes[det]:>10,}{pm(t.original[det], 100):>16}"
-                f"{pm(t.subspace[det], 100):>16}{pm(t.subspace_pct[det], 1, '%'):>18}"
-            )
+        header = ["DET", "size", "original", "subspace", "% of original"]
+        rows = [
+            [
+                det,
+                f"{t.sizes[det]:,}",
+                pm(t.original[det], 100),
+                pm(t.subspace[det], 100),
+                pm(t.subspace_pct[det], 1, "%"),
+            ]
+            for det in t.dets
+        ]
+        lines += ["  " + line for line in aligned(header, rows, left=1)]
         lines.append(
             "  transfer (% of the target DET's own score): rows found through, columns decoded by"
         )
-        lines.append("  " + " " * 10 + "".join(f"{d:>16}" for d in t.dets))
-        for det, row in zip(t.dets, t.transfer_pct, strict=True):
-            lines.append(f"  {det:<10}" + "".join(f"{pm(s, 1, '%'):>16}" for s in row))
+        matrix = [
+            [det, *(pm(s, 1, "%") for s in row)]
+            for det, row in zip(t.dets, t.transfer_pct, strict=True)
+        ]
+        lines += ["  " + line for line in aligned(["", *t.dets], matrix, left=1)]
         lines.append(
             f"  mean subspace {pm(t.means['subspace_pct'], 1, '%')}, mean transfer "
             f"{pm(t.means['transfer_pct'], 1, '%')} (paper, T5-base: 84.9%, 82.6%)"

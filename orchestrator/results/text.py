@@ -14,16 +14,45 @@ with thousands separators. `--json` / `--csv` keep the machine columns (`Client.
 
 from __future__ import annotations
 
+import io
 import math
 import textwrap
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
 
 from orchestrator.results.comparison_types import DECIDING_PAIRS, Comparison, PairedComparison
 from orchestrator.results.paired import STATS_NOTES
 
 WIDTH = 98
+WIDE = 10_000  # the console width of `aligned`: its tables never wrap
+
+
+def plain(value: Any) -> Any:
+    """A JSON-safe value: NaN -> None, numpy scalars -> Python numbers."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def aligned(header: Sequence[str], rows: Sequence[Sequence[str]], left: int) -> list[str]:
+    """A plain-text table (rich, no borders, two spaces between columns): the first
+    ``left`` columns aligned left, the others right; trailing spaces stripped."""
+    table = Table(box=None, pad_edge=False, padding=(0, 1), show_edge=False, header_style="")
+    for index, name in enumerate(header):
+        table.add_column(Text(name), justify="left" if index < left else "right", no_wrap=True)
+    for row in rows:
+        table.add_row(*(Text(cell) for cell in row))
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=WIDE, color_system=None, force_terminal=False, emoji=False)
+    console.print(table)
+    return [line.rstrip() for line in buffer.getvalue().splitlines()]
 
 HEADER = f"  {'baseline':<17} {'params':>10} {'score %':>12} {'pairs':>5}  {'diff [95% CI]':<21} {'p (Wilcoxon)':<14} W/T/L"
 
@@ -237,18 +266,8 @@ def raw_rows(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
 def format_raw(table: pd.DataFrame, sweep: str) -> str:
     """The aligned text table (numbers right-aligned)."""
     header, rows = raw_rows(table)
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header)]
-    left = 3  # task, method, budget
-
-    def line(cells: list[str]) -> str:
-        parts = [
-            c.ljust(w) if i < left else c.rjust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "  ".join(parts).rstrip()
-
     intro = (
         f"Sweep {sweep!r}, final runs: test and dev scores in %, mean ± std over seeds; "
         "sizes in trainable delta parameters."
     )
-    return "\n".join([intro, "", line(header), *(line(r) for r in rows)])
+    return "\n".join([intro, "", *aligned(header, rows, left=3)])  # task, method, budget

@@ -14,9 +14,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from orchestrator import paths
+from orchestrator.results.text import aligned
 from orchestrator.runner.db_lock import db_holder, guard_url, sweep_db_guard
 from orchestrator.runner.lock import SweepLockedError, lock_holder, sweep_lock
 from orchestrator.runner.orphans import (
@@ -46,6 +46,7 @@ class SweepState:
     driver: str | None  # who runs it now, or None
     sweep_run: str  # the newest sweep run's MLflow status, or "-" when none
     orphans: list[str] = field(default_factory=list)  # RUNNING records (lines)
+    incomplete: str = ""  # "incomplete: N failed": it ended without every final seed
 
     @property
     def state(self) -> str:
@@ -53,6 +54,8 @@ class SweepState:
             return "running"
         if self.orphans:
             return "orphaned"
+        if self.incomplete:
+            return self.incomplete
         return {"FINISHED": "finished", "FAILED": "failed", "KILLED": "stopped"}.get(
             self.sweep_run, "not started"
         )
@@ -83,25 +86,29 @@ def home_places(
     return [place for place in found if place is not None]
 
 
-def _sweep_run_status(tracking_uri: str, sweep: str) -> str:
+def _sweep_run_status(tracking_uri: str, sweep: str) -> tuple[str, str]:
+    """The newest sweep run's status and its incomplete state (`failures.py`) or ""."""
     from orchestrator.results.query import quote
     from orchestrator.runner.orphans import store_exists
 
     if not store_exists(tracking_uri):
-        return "-"
+        return "-", ""
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri)
     experiments = [e.experiment_id for e in client.search_experiments(max_results=1000)]
     if not experiments:
-        return "-"
+        return "-", ""
     runs = client.search_runs(
         experiments,
         filter_string=f"tags.`s3delta.kind` = 'sweep' and tags.`s3delta.sweep` = {quote(sweep)}",
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )
-    return str(runs[0].info.status) if runs else "-"
+    if not runs:
+        return "-", ""
+    state = runs[0].data.tags.get("s3delta.state", "")
+    return str(runs[0].info.status), state if state.startswith("incomplete") else ""
 
 
 def _driver(place: SweepPlace) -> str | None:
@@ -116,9 +123,8 @@ def state_of(place: SweepPlace) -> SweepState:
     """Read the sweep's state; changes nothing."""
     orphans = mlflow_orphans(place.tracking_uri, place.name, close=False)
     orphans += optuna_orphans(place.storage_url, place.studies, close=False)
-    return SweepState(
-        place, _driver(place), _sweep_run_status(place.tracking_uri, place.name), orphans
-    )
+    status, incomplete = _sweep_run_status(place.tracking_uri, place.name)
+    return SweepState(place, _driver(place), status, orphans, incomplete)
 
 
 def collect(place: SweepPlace) -> list[str]:
@@ -134,27 +140,19 @@ def collect(place: SweepPlace) -> list[str]:
 
 def table(states: list[SweepState]) -> list[str]:
     """Plain-text lines: one header and one row per sweep."""
-    rows: list[tuple[Any, ...]] = [
-        ("sweep", "state", "sweep run", "open records", "driver", "run dir")
+    header = ["sweep", "state", "sweep run", "open records", "driver", "run dir"]
+    rows = [
+        [
+            s.place.name,
+            s.state,
+            s.sweep_run,
+            str(len(s.orphans)),
+            s.driver or "-",
+            str(s.place.run_dir),
+        ]
+        for s in states
     ]
-    for s in states:
-        rows.append(
-            (
-                s.place.name,
-                s.state,
-                s.sweep_run,
-                str(len(s.orphans)),
-                s.driver or "-",
-                str(s.place.run_dir),
-            )
-        )
-    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]) - 1)]
-    return [
-        "  ".join(str(v).ljust(w) for v, w in zip(row[:-1], widths, strict=True))
-        + "  "
-        + str(row[-1])
-        for row in rows
-    ]
+    return aligned(header, rows, left=len(header))
 
 
 __all__ = [

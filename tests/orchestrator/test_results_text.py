@@ -60,3 +60,31 @@ def test_raw_csv_keeps_the_machine_columns(store: CompareStore) -> None:
     assert float(cell["test_score_mean"]) == pytest.approx(0.82, abs=1e-9)
     result = CliRunner().invoke(app, ["results", store.sweep, "--csv"])
     assert result.exit_code == 1 and "--raw" in result.output
+
+
+def test_text_tables_are_aligned_by_one_helper() -> None:
+    from orchestrator.results.subspace import Stat, SubspaceTable, format_tables
+    from orchestrator.results.text import aligned
+
+    lines = aligned(["task", "n", "score [%]"], [["glue/sst2", "3", "82.0 ± 1.0"]], left=1)
+    assert lines == ["task       n   score [%]", "glue/sst2  3  82.0 ± 1.0"]
+    one = Stat(0.8, 0.01, 2)
+    pct = Stat(90.0, 1.0, 2)
+    table = SubspaceTable(
+        task="glue/sst2",
+        dets=["lora", "adapter"],
+        seeds=[1, 2],
+        sizes={"lora": 1536, "adapter": 1540},
+        original={"lora": one, "adapter": one},
+        subspace={"lora": one, "adapter": Stat(float("nan"), float("nan"), 0)},
+        subspace_pct={"lora": pct, "adapter": pct},
+        transfer_pct=[[pct, pct], [pct, pct]],
+        d=4,
+        means={"subspace_pct": pct, "transfer_pct": pct},
+    )
+    text = format_tables("sub", [table]).splitlines()
+    assert text[2] == "glue/sst2 (d = 4, seeds 1, 2; test scores, selected on dev)"
+    assert text[3].split() == ["DET", "size", "original", "subspace", "%", "of", "original"]
+    assert text[4] == "  lora     1,536  80.0 ± 1.0  80.0 ± 1.0    90.0% ± 1.0"
+    assert text[5].endswith("-    90.0% ± 1.0")
+    assert text[7].split() == ["lora", "adapter"]
