@@ -94,7 +94,7 @@ def test_report_renders_every_figure(browser: WebDriver, report: ReportFiles) ->
 
     wait_for(lambda: rendered() == 12, 90, "all 12 plotly figures to render")
     titles = [t.text for t in driver.find_elements(By.CSS_SELECTOR, ".gtitle")]
-    assert any(t.startswith("test_score vs trainable-parameter budget") for t in titles)
+    assert any(t.startswith("test_score (%) vs trainable-parameter budget") for t in titles)
     assert any(t.startswith("Pareto front") for t in titles)
     assert any(t.startswith("how the budget is spent") for t in titles)
     assert sum(t.startswith("p and structure") for t in titles) == 4
@@ -122,6 +122,39 @@ def test_report_tables_fit_a_1400px_window(browser: WebDriver, report: ReportFil
             table,
         )
         assert box <= window, (table, box, window)
+
+
+def test_report_legends_are_not_clipped_at_1400px(browser: WebDriver, report: ReportFiles) -> None:
+    """Every figure's legend lies inside its figure (a legend running past the figure's
+    edge is cut off: the forest plot's was, beside a plot of one or two rows)."""
+    driver = browser
+    driver.get(report.html.as_uri())
+    wait_for(
+        lambda: len(driver.find_elements(By.CSS_SELECTOR, ".plotly-graph-div svg.main-svg")) > 0,
+        90,
+        "the figures to render",
+    )
+    outside = driver.execute_script(
+        """
+        const out = [];
+        for (const div of document.querySelectorAll('.plotly-graph-div')) {
+          const svg = div.querySelector('svg.main-svg').getBoundingClientRect();
+          for (const legend of div.querySelectorAll('g.legend, g.legend text')) {
+            const box = legend.getBoundingClientRect();
+            if (box.width === 0) continue;
+            if (box.left < svg.left - 1 || box.right > svg.right + 1 ||
+                box.top < svg.top - 1 || box.bottom > svg.bottom + 1)
+              out.push([div.id, [box.left, box.top, box.right, box.bottom],
+                        [svg.left, svg.top, svg.right, svg.bottom]]);
+          }
+        }
+        return out;
+        """
+    )
+    assert outside == [], outside
+    forest = driver.find_element(By.ID, "fig-forest")
+    driver.execute_script("arguments[0].scrollIntoView();", forest)
+    driver.save_screenshot(str(SCREENSHOTS / "report_forest.png"))
 
 
 @pytest.fixture(scope="module")
