@@ -16,6 +16,8 @@ TRACKING_HELP = (
     "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite under $S3DELTA_HOME or ./runs)"
 )
 EXPERIMENT_HELP = "MLflow experiment the sweep was logged to"
+# The reader (MLflow, pandas) and the export (torch) load inside the commands: the CLI
+# imports every command module at start, and `validate` must not load them.
 
 
 def open_client(tracking_uri: str | None, experiment: str) -> Any:

@@ -8,7 +8,13 @@ from typing import Annotated, Any
 
 import typer
 
+from orchestrator import paths
 from orchestrator.cli.exit_codes import EXIT_INVALID
+from orchestrator.runner.settings import resolve_settings
+from orchestrator.sweep import SweepValidationError, build_plan, load_sweep
+
+# `inventory` (MLflow, the stores) loads inside the commands: the CLI imports every
+# command module at start, and `validate` must not load MLflow.
 
 
 def runs(
@@ -40,8 +46,7 @@ def runs(
     ] = None,
 ) -> None:
     """List sweeps (running, orphaned, finished, ...) and, with --gc, close orphaned records."""
-    from orchestrator import paths
-    from orchestrator.runner import inventory
+    from orchestrator.runner import inventory  # MLflow: see the top
 
     if home is not None and tracking_uri is None and not os.environ.get(paths.MLFLOW_URI_ENV):
         tracking_uri = paths.sqlite_uri(home.expanduser().resolve() / "mlflow.db")
@@ -83,8 +88,6 @@ def runs(
 
 def _places_of_files(files: list[Path], tracking_uri: str | None, storage: str | None) -> list[Any]:
     from orchestrator.runner import inventory
-    from orchestrator.runner.settings import resolve_settings
-    from orchestrator.sweep import SweepValidationError, build_plan, load_sweep
 
     places = []
     for file in files:

@@ -6,8 +6,13 @@ import json
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
 from orchestrator.cli.exit_codes import EXIT_INVALID
+
+# `search_space`'s models (torch) load inside the command: the CLI imports every command
+# module at start, and `validate` must not load torch.
 
 
 def space_summary(model_name: str, space: str, budget: str | None, seed: int) -> dict[str, Any]:
@@ -58,9 +63,6 @@ def space_summary(model_name: str, space: str, budget: str | None, seed: int) ->
 
 
 def _print_table(summary: dict[str, Any]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     console = Console()
     table = Table(title=f"{summary['model']} — space {summary['space']}")
     for col in ("candidate", "kind", "size"):

@@ -7,8 +7,14 @@ import json
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
 from orchestrator.cli.in_process import apply_sets, phase_bars, run_or_exit, validated
+from orchestrator.quiet import quiet_libraries
+
+# `workers.subspace` (torch) loads inside the command: the CLI imports every command
+# module at start, and `validate` must not load torch.
 
 
 def _validate(kwargs: dict[str, Any]) -> Any:
@@ -37,9 +43,6 @@ def _pct(value: float) -> str:
 
 
 def _print_result(result: Any) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     cfg = result.config
     console = Console()
     table = Table(title=f"{cfg['task']} — subspace d={result.d} (seed {cfg['seed']})")
@@ -142,9 +145,7 @@ def register(app: typer.Typer) -> None:
         kwargs.update({k: v for k, v in optional.items() if v is not None})
         apply_sets(kwargs, set_, "d=8")
         cfg = _validate(kwargs)
-
-        from orchestrator.quiet import quiet_libraries
-        from workers.subspace import result_to_dict, run_subspace
+        from workers.subspace import result_to_dict, run_subspace  # torch: see the top
 
         quiet_libraries()  # s3delta's own bars only (no "Loading weights" lines in --json)
         with phase_bars(as_json, _stage_info) as on_progress:

@@ -15,7 +15,10 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mlflow.tracking import MlflowClient
+
 from orchestrator import paths
+from orchestrator.results.query import quote
 from orchestrator.results.text import aligned
 from orchestrator.runner.db_lock import db_holder, guard_url, sweep_db_guard
 from orchestrator.runner.lock import SweepLockedError, lock_holder, sweep_lock
@@ -23,6 +26,7 @@ from orchestrator.runner.orphans import (
     close_orphans,
     mlflow_orphans,
     optuna_orphans,
+    store_exists,
     study_names,
 )
 
@@ -88,13 +92,9 @@ def home_places(
 
 def _sweep_run_status(tracking_uri: str, sweep: str) -> tuple[str, str]:
     """The newest sweep run's status and its incomplete state (`failures.py`) or ""."""
-    from orchestrator.results.query import quote
-    from orchestrator.runner.orphans import store_exists
 
     if not store_exists(tracking_uri):
         return "-", ""
-    from mlflow.tracking import MlflowClient
-
     client = MlflowClient(tracking_uri)
     experiments = [e.experiment_id for e in client.search_experiments(max_results=1000)]
     if not experiments:
