@@ -202,3 +202,9 @@ def test_layers_point_one_way(package: str) -> None:
         if top in FORBIDDEN[package] and not exempt:
             wrong.append(f"{item.source}:{item.line} imports {item.target}")
     assert wrong == [], "\n".join(wrong)
+
+
+def test_the_orchestrator_root_keeps_at_most_six_modules() -> None:
+    """Everything else lives in a package (sweep, runner, results, kinds, cli)."""
+    root = sorted(p.name for p in (REPO / "orchestrator").glob("*.py") if p.name != "__init__.py")
+    assert len(root) <= 6, root

@@ -4,6 +4,9 @@ Everything a user or a dashboard asks of a finished (or running) sweep goes thro
 `Client`, so the MLflow layout (docs/design.md "MLflow layout") is decoded in one
 place. Tables are pandas DataFrames with plain column names (``task``, ``test_score``)
 rather than MLflow's ``tags.s3delta.task`` / ``metrics.test_score``.
+
+Loading and exporting trained deltas needs torch; those two methods import it when
+called, so reading results (dashboards, `s3delta results`) never loads it.
 """
 
 from __future__ import annotations
@@ -457,7 +460,7 @@ class Client:
 
     def load_delta(self, run_id: str, model_name: str | None = None) -> Any:
         """The run's backbone with its trained deltas and head applied (a `TaskModel`)."""
-        from workers.delta_loading import load_trained
+        from workers.delta_loading import load_trained  # torch: see the top
 
         return load_trained(self.run_artifact(run_id, "delta.safetensors"), model_name)
 
@@ -469,7 +472,7 @@ class Client:
         complete or absent, and a PEFT export's change in output is measured).
 
         ``run_id``: an MLflow run id of a trial, or a local trial folder (its output_dir)."""
-        from workers.export import card_from_run, export_delta
+        from workers.export import card_from_run, export_delta  # torch: see the top
 
         folder = Path(run_id).expanduser()
         if folder.is_dir():
