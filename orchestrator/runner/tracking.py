@@ -330,6 +330,8 @@ class SweepTracker(MlflowWriter):
             if outcome.result is not None:
                 result = outcome.result
                 self.client.set_tag(run_id, "s3delta.device", str(result.device))
+                for name, value in (result.records or {}).items():  # random-mask: mask_sha256
+                    self.client.set_tag(run_id, f"s3delta.{name}", str(value)[:TAG_MAX])
                 metrics = _result_metrics(result)
                 metrics += self._structure_metrics(result)
                 self._log_batches(run_id, metrics=metrics)
