@@ -167,7 +167,12 @@ class _FolderOnly:
         from orchestrator.results.client import ResultsError
         from workers.export import export_delta
 
-        delta = Path(run).expanduser() / "delta.safetensors"
+        folder = Path(run).expanduser()
+        if (folder / "random_mask.safetensors").is_file():
+            from orchestrator.results.client import export_mask_run
+
+            return export_mask_run(folder / "random_mask.safetensors", out_dir, fmt, None)
+        delta = folder / "delta.safetensors"
         if not delta.is_file():
             raise ResultsError(f"{run} has no delta.safetensors; give a finished trial's folder")
         return export_delta(delta, out_dir, fmt, partial)  # type: ignore[arg-type]

@@ -202,9 +202,7 @@ def seed_scores(trials: pd.DataFrame) -> list[SeedScore]:
     """Each finished final run of a trials table: its test score, test size and sizes."""
     finished = _latest_finished(trials[trials["phase"] == "final"])
     finished = (
-        finished[finished["test_score"].notna()]
-        if "test_score" in finished
-        else finished.iloc[0:0]
+        finished[finished["test_score"].notna()] if "test_score" in finished else finished.iloc[0:0]
     )
     accuracy = _accuracy_only(finished)
     scores = []
@@ -475,6 +473,9 @@ class Client:
         from workers.export import card_from_run, export_delta  # torch: see the top
 
         folder = Path(run_id).expanduser()
+        if folder.is_dir() and (folder / MASK_FILE).is_file():
+            run = self._run_of_folder(folder.absolute())
+            return export_mask_run(folder / MASK_FILE, out_dir, format, run)
         if folder.is_dir():
             delta = folder / "delta.safetensors"
             if not delta.is_file():
@@ -485,6 +486,8 @@ class Client:
             run = self._run_of_folder(folder.absolute())
         else:
             run = self._trial_run(run_id)
+            if run.data.tags.get(f"{TAG}method") == "random-mask":
+                return export_mask_run(self.run_artifact(run_id, MASK_FILE), out_dir, format, run)
             delta = self._delta_of(run)
         card = (
             None if run is None else card_from_run(run.data.tags, run.data.metrics, run.info.run_id)
@@ -529,3 +532,19 @@ class Client:
         runs = self._search(f"tags.`{TAG}local.output_dir` = {quote(str(folder))}")
         return max(runs, key=lambda r: r.info.start_time or 0) if runs else None
 
+
+MASK_FILE = "random_mask.safetensors"  # a random-mask trial's weights (no structure)
+
+
+def export_mask_run(path: Path, out_dir: str | Path, fmt: str, run: Run | None) -> Any:
+    """A random-mask trial exported natively: its weights are the backbone's own."""
+    from workers.export import ExportError, card_from_run  # torch: see the top
+    from workers.mask_export import export_masked
+
+    if fmt != "native":
+        raise ExportError(
+            "a random-mask trial trains the backbone's own weights, which PEFT cannot hold as "
+            "an adapter; export it with --format native (a plain transformers model)"
+        )
+    card = None if run is None else card_from_run(run.data.tags, run.data.metrics, run.info.run_id)
+    return export_masked(path, out_dir, card)
