@@ -138,17 +138,23 @@ def sweep_storage(sweep: str) -> str:
 
 
 def answers(url: str, timeout: float = 2.0) -> bool:
-    """True once ``url`` answers HTTP (any status below 500)."""
-    import urllib.error
+    """True once ``url`` answers 200 OK."""
     import urllib.request
 
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            return bool(response.status < 500)
-    except urllib.error.HTTPError as err:
-        return err.code < 500
-    except OSError:
+            return bool(response.status == 200)
+    except OSError:  # refused, reset, or an HTTPError status
         return False
+
+
+def port_in_use(port: int) -> bool:
+    """True when something already listens on 127.0.0.1:port."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def run_servers(
@@ -242,6 +248,11 @@ def ui(
     missing = missing_sqlite_store(uri)
     if missing is not None:
         fail(f"no MLflow store at {missing}; run a sweep first or pass --tracking-uri")
+    with_optuna = optuna is not None or optuna_storage is not None
+    ports = [(port, "--port")] + ([(optuna_port, "--optuna-port")] if with_optuna else [])
+    for taken, option in ports:
+        if port_in_use(taken):
+            fail(f"127.0.0.1:{taken} is already in use (another UI?); pass another {option}")
     commands = [ui_command(port, tracking_uri)]
     ready = [
         (
@@ -249,7 +260,7 @@ def ui(
             f"MLflow UI at {ui_url(port, uri, experiment)} (store {commands[0][5]})",
         )
     ]
-    if optuna is not None or optuna_storage is not None:
+    if with_optuna:
         storage = optuna_storage or sweep_storage(optuna or "")
         missing = missing_sqlite_store(storage)
         if missing is not None:

@@ -195,3 +195,17 @@ def test_ui_optuna_names_the_sweeps_it_knows(
     result = CliRunner().invoke(app, ["ui", "--optuna", "nope"])
     assert result.exit_code == 1
     assert "no sweep 'nope'" in result.output and "['quickstart']" in result.output
+
+
+def test_ui_refuses_a_port_in_use_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "mlflow.db").write_bytes(b"")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        uri = f"sqlite:///{tmp_path}/mlflow.db"
+        result = CliRunner().invoke(app, ["ui", "--port", str(port), "--tracking-uri", uri])
+    assert result.exit_code == 1
+    assert result.output.strip() == (
+        f"error: 127.0.0.1:{port} is already in use (another UI?); pass another --port"
+    )
