@@ -38,17 +38,27 @@ def run(
     max_retries: Annotated[
         int, typer.Option(min=0, help="Times Ray reruns a trial whose worker process died.")
     ] = 3,
+    retry_failed: Annotated[
+        bool,
+        typer.Option(
+            "--retry-failed/--no-retry-failed",
+            help="With --resume, rerun the trials that failed (default); "
+            "--no-retry-failed keeps them failed.",
+        ),
+    ] = True,
 ) -> None:
     """Run every cell of a sweep: Optuna tuning, then the best config on every seed."""
     from orchestrator.kinds import run_sweep_file
     from orchestrator.paths import PathSettingError, redact_url
     from orchestrator.runner.cluster import ClusterResourceError
+    from orchestrator.runner.failures import set_retry_failed
     from orchestrator.runner.fence import DriverLostError
     from orchestrator.runner.lock import SweepLockedError
     from orchestrator.runner.outcome import SweepAlreadyRunError
     from orchestrator.runner.stop import DriverStopped
     from orchestrator.sweep import SweepValidationError
 
+    set_retry_failed(retry_failed)
     try:
         outcome = run_sweep_file(
             sweep,
@@ -81,7 +91,9 @@ def run(
         raise typer.Exit(stopped.exit_code) from None
     typer.echo(
         f"sweep {outcome.sweep}: {outcome.ok} trials finished, {outcome.pruned} pruned, "
-        f"{outcome.failed} failed, {outcome.skipped} already done before resume; "
+        f"{outcome.failed} failed, {outcome.skipped} already done before resume"
+        + (f", {outcome.retried} failed before and retried" if outcome.retried else "")
+        + "; "
         f"MLflow parent run {outcome.parent_run_id} at {redact_url(outcome.tracking_uri)}; "
         f"files in {outcome.run_dir}"
     )
@@ -90,7 +102,14 @@ def run(
         typer.echo(link)
     for key in outcome.failed_keys:
         typer.echo(f"failed: {key}", err=True)
-    if outcome.failed:
+    if outcome.incomplete:  # cells without every final seed: never reported as finished
+        typer.echo(
+            f"sweep {outcome.sweep}: incomplete: {outcome.incomplete} cell(s) miss final "
+            f"seeds, {outcome.incomplete_failed} failed trial(s); fix the cause, then "
+            f"`s3delta run {sweep} --resume` reruns them",
+            err=True,
+        )
+    if outcome.failed or outcome.incomplete:
         raise typer.Exit(EXIT_FAILED)
 
 

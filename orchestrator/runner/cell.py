@@ -19,6 +19,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 
+from orchestrator.runner import failures
 from orchestrator.runner import study as studies
 from orchestrator.runner.keys import Phase, TrialKey
 from orchestrator.runner.outcome import RecordedTrial, TrialOutcome
@@ -152,14 +153,18 @@ class CellRunner:
             self.best_config = TrialConfig.model_validate(best.user_attrs[studies.CONFIG_ATTR])
         for seed in self.cell.seeds:
             key = self.key("final", seed)
-            if self._finished(key):
-                continue
+            if self._finished(key) or (self._failed(key) and not failures.retry_enabled()):
+                continue  # done, or failed and kept failed (--no-retry-failed)
             config = self.finalize(self.best_config.model_copy(update={"seed": seed}), key)
             self.queue.append(Job(key, config))
 
     def _finished(self, key: TrialKey) -> bool:
         record = self.recorded.get(key.text)
         return record is not None and record.status == "FINISHED"
+
+    def _failed(self, key: TrialKey) -> bool:
+        record = self.recorded.get(key.text)
+        return record is not None and record.status == "FAILED"
 
     # -- one search, every budget ------------------------------------------------------------
     def _next_derived(self, source: CellRunner) -> Job | None:

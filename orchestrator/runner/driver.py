@@ -19,7 +19,7 @@ from typing import Any
 import optuna
 import ray
 
-from orchestrator.runner import fence
+from orchestrator.runner import failures, fence
 from orchestrator.runner import study as studies
 from orchestrator.runner.cell import CellRunner, Job, trial_dir
 from orchestrator.runner.cluster import RayConnection, check_resources, connect_ray, disconnect_ray
@@ -187,6 +187,11 @@ def run_sweep(
     (settings.run_dir / "plan.json").write_text(json.dumps(plan_dict, indent=2, default=str))
     if resume:  # runs a dead driver left RUNNING: closed, reused when their key reruns
         tracker.close_stale(sweep.sweep_name)
+    retried = 0  # failed trials rerun by this --resume, unless --no-retry-failed
+    if resume and failures.retry_enabled():
+        retried = failures.reopen_failed_cells(
+            tracker, settings.storage_url, sweep.sweep_name, plan.cells
+        )
     recorded = tracker.recorded(sweep.sweep_name) if resume else {}
     own_connection = connection is None
     connection = connection or connect_ray(settings.address)
@@ -205,11 +210,12 @@ def run_sweep(
             sweep.sweep_name, tracker.parent_id or "", settings.run_dir, settings.tracking_uri
         )
         outcome.skipped = sum(r.status == "FINISHED" for r in recorded.values())
+        outcome.retried = retried
         cells = _make_cells(sweep, plan, settings, recorded)
         _Loop(sweep, cells, tracker, connection, max_retries, outcome).run()
         log_summaries(tracker, sweep.sweep_name, close=True)
         log_comparison(tracker, sweep.sweep_name)
-        status = "FINISHED"
+        status = failures.close_sweep_state(tracker, cells, outcome)  # incomplete: FAILED
         return outcome
     except KeyboardInterrupt:
         status = "KILLED"
@@ -319,6 +325,7 @@ class _Loop:
             cell.recorded[job.key.text] = replace(record, run_id=run_id)
         if cell.finished:
             log_summaries(self.tracker, self.sweep.sweep_name, [cell.cell.ident], close=True)
+            failures.close_incomplete(self.tracker, [cell], cell.recorded, self.outcome.failed_keys)
         self.hub.forget.remote(job.key.text)
         del self.by_key[job.key.text]
         if outcome.result is not None:

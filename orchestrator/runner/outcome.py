@@ -79,4 +79,7 @@ class SweepOutcome:
     pruned: int = 0
     failed: int = 0
     skipped: int = 0  # already finished before a --resume
+    retried: int = 0  # failed trials rerun by this --resume (failures.py)
+    incomplete: int = 0  # cells that ended without every final seed
+    incomplete_failed: int = 0  # the failed trials of those cells
     failed_keys: list[str] = field(default_factory=list)
