@@ -162,8 +162,10 @@ def register(app: typer.Typer) -> None:
         apply_sets(kwargs, set_, "delta_lr=0.01")
         cfg = _validate(kwargs)
 
+        from orchestrator.quiet import quiet_libraries
         from workers.trial import result_to_dict, run_trial
 
+        quiet_libraries()  # s3delta's own bars only (no "Loading weights" bars in --json)
         scratch = None
         if cfg.output_dir is None:  # the trial's files go to a folder removed at the end
             scratch = Path(tempfile.mkdtemp(prefix="s3delta-trial-"))

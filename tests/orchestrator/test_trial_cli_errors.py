@@ -73,6 +73,7 @@ def test_trial_removes_its_temporary_folder_unless_kept(
     result = CliRunner().invoke(app, argv)
     assert result.exit_code == 0, result.output
     assert _json(result.stdout)["artifacts"] == {}
+    assert "Loading weights" not in result.output  # only s3delta's own output
     assert list(scratch.iterdir()) == []
     kept = CliRunner().invoke(app, [*argv, "--keep"])
     assert kept.exit_code == 0, kept.output
