@@ -51,6 +51,7 @@ def run(
     from orchestrator.kinds import run_sweep_file
     from orchestrator.paths import PathSettingError, redact_url
     from orchestrator.runner.cluster import ClusterResourceError
+    from orchestrator.runner.env_faults import EnvironmentFault
     from orchestrator.runner.failures import set_retry_failed
     from orchestrator.runner.fence import DriverLostError
     from orchestrator.runner.lock import SweepLockedError
@@ -79,6 +80,9 @@ def run(
     except (PathSettingError, SweepAlreadyRunError, SweepLockedError) as error:
         typer.echo(f"error: {error}", err=True)
         raise typer.Exit(EXIT_INVALID) from None
+    except EnvironmentFault as fault:  # one line, exit 4: disk full, a store away
+        typer.echo(f"{sweep}: {fault}".replace("SWEEP.yaml", str(sweep)), err=True)
+        raise typer.Exit(fault.exit_code) from None
     except DriverLostError as lost:  # one line, exit 3: another driver may run the sweep
         typer.echo(f"{sweep}: {lost}", err=True)
         raise typer.Exit(lost.exit_code) from None

@@ -120,9 +120,10 @@ def failed_in_cell(
 def missing_seeds(cell: CellRunner) -> list[int]:
     """Final seeds of a finished cell without a FINISHED run."""
     done = cell.recorded
+    seeds = getattr(cell, "seeds", cell.cell.seeds)  # with seeds added until decided
     return [
         seed
-        for seed in cell.cell.seeds
+        for seed in seeds
         if (r := done.get(cell.key("final", seed).text)) is None or r.status != "FINISHED"
     ]
 

@@ -28,6 +28,7 @@ from orchestrator.runner.cluster import (
     local_resources,
 )
 from orchestrator.runner.db_lock import ensure_schemas, sweep_db_guard
+from orchestrator.runner.env_faults import environment_fault, sweep_places
 from orchestrator.runner.lock import sweep_lock
 from orchestrator.runner.logged_copy import redacted_copy
 from orchestrator.runner.reaper import start_reaper
@@ -107,6 +108,13 @@ def launch(
                         connection = None
                     if reaper is not None:
                         reaper.close()
+    except Exception as error:  # a full disk, a store away: one line (env_faults.py)
+        fault = environment_fault(
+            error, sweep_places(place.run_dir, place.tracking_uri, place.storage_url)
+        )
+        if fault is None:
+            raise
+        raise fault from None
     finally:
         if connection is not None:
             disconnect_ray(connection)
