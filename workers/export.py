@@ -238,13 +238,36 @@ def _header(structure: Any, report: ExportReport, info: Mapping[str, Any], metho
         "base_model": structure.backbone,
         "tags": tags,
     }
-    if report.output != "LM logits" and not _is_seq2seq_name(structure.backbone):
-        meta["pipeline_tag"] = "text-classification"
+    meta["pipeline_tag"] = (
+        "text2text-generation" if _is_seq2seq(structure.backbone) else "text-classification"
+    )
     return "---\n" + yaml.safe_dump(meta, sort_keys=False) + "---\n"
 
 
-def _is_seq2seq_name(name: str) -> bool:
-    return "t5" in name.lower()
+def _is_seq2seq(name: str) -> bool:
+    """Whether the backbone is an encoder-decoder (T5), from its config alone."""
+    from transformers import AutoConfig
+
+    from search_space.backbone import is_seq2seq, resolve_model_path
+
+    try:
+        return is_seq2seq(AutoConfig.from_pretrained(resolve_model_path(name)))
+    except OSError:  # no config here: the name is the best hint
+        return "t5" in name.lower()
+
+
+def _t5_example(task: str) -> str:
+    """A T5 input as s3delta writes them: `"<task> <field>: <text> ..."`."""
+    try:
+        from workers.data import get_task
+
+        fields = get_task(task).text_fields
+    except Exception:  # an unknown or unrecorded task: SST-2's form
+        task, fields = "glue/sst2", ("sentence",)
+    texts = ("a gripping, funny film", "the film is funny")
+    return f"{task.split('/')[-1]} " + " ".join(
+        f"{name}: {texts[min(i, 1)]}" for i, name in enumerate(fields)
+    )
 
 
 def _local_base(name: str) -> str:
@@ -264,7 +287,7 @@ def _load_snippet(structure: Any, report: ExportReport, info: Mapping[str, Any])
         if base != structure.backbone
         else "# a hub id (needs the hub, or its files in the cache) or a local folder"
     )
-    seq2seq = report.output == "LM logits" or _is_seq2seq_name(structure.backbone)
+    seq2seq = report.output == "LM logits" or _is_seq2seq(structure.backbone)
     lines = [
         "```python",
         f"BASE = {json.dumps(base)}  {where}",
@@ -293,8 +316,12 @@ def _load_snippet(structure: Any, report: ExportReport, info: Mapping[str, Any])
             "tokenizer = AutoTokenizer.from_pretrained(BASE)",
             "model = PeftModel.from_pretrained(AutoModelForSeq2SeqLM.from_pretrained(BASE), "
             "FOLDER).eval()",
-            'batch = tokenizer(["sst2 sentence: a gripping, funny film"], return_tensors="pt")',
-            "out = model.generate(**batch, max_new_tokens=8)",
+            f"batch = tokenizer([{json.dumps(_t5_example(str(info.get('task') or '')))}], "
+            'return_tensors="pt")',
+            "out = model.generate(",
+            '    input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], '
+            "max_new_tokens=8",
+            ")",
             "print(tokenizer.batch_decode(out, skip_special_tokens=True))",
             "```",
         ]

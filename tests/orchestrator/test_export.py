@@ -341,3 +341,46 @@ def test_a_real_trial_exports_and_both_card_snippets_load_it_offline(
     printed = json.loads(_run_snippet(card, tmp_path).strip().splitlines()[-1])
     if "partial export" not in card:
         assert printed == expected
+
+
+def test_t5_exports_with_a_text2text_card_whose_snippet_generates_offline(
+    tiny_t5_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An encoder-decoder: LoRA on both stacks exports exactly; the card says
+    text2text-generation and its snippet loads AutoModelForSeq2SeqLM and generates."""
+    from search_space.positions import entry_at
+
+    _no_store(monkeypatch, tmp_path)
+    model, _ = load_backbone(str(tiny_t5_dir))
+    sites = {s.path: s for s in find_sites(model)}
+    entries = tuple(
+        entry_at(sites[path], "lora", {"rank": 2})
+        for path in (
+            "encoder.block.0.layer.0.SelfAttention.q",
+            "decoder.block.1.layer.0.SelfAttention.v",
+        )
+    )
+    params = sum(p.numel() for p in model.parameters())
+    structure = Structure(entries, str(tiny_t5_dir), params, budget=None, space="M")
+    deltas = apply_structure(model, structure, lora_scale=1.0)
+    torch.manual_seed(0)
+    for p in deltas.parameters():
+        p.data.normal_(0.0, 0.05)
+    trial = tmp_path / "trial"
+    save_delta(
+        trial / "delta.safetensors",
+        deltas.named_tensors(),
+        structure,
+        backbone_fingerprint(model),
+        {},
+        extra={"task": "glue/rte", "pooling": "mean", "lora_scale": "1.0"},
+    )
+    out = tmp_path / "adapter"
+    made = CliRunner().invoke(app, ["export", str(trial), str(out)])
+    assert made.exit_code == 0, made.output
+    assert "LM logits match" in made.output
+    card = (out / "README.md").read_text()
+    assert _front_matter(card)["pipeline_tag"] == "text2text-generation"
+    assert "rte sentence1: " in card and "AutoModelForSeq2SeqLM" in card
+    printed = _run_snippet(card, tmp_path).strip().splitlines()[-1]
+    assert printed.startswith("[") and printed.endswith("]")  # one generated text
