@@ -72,9 +72,11 @@ def kind_of_file(path: str | Path) -> ExperimentKind:
 
 
 def kind_of_recorded(client: Client, sweep: str) -> ExperimentKind:
-    """The kind of a sweep recorded in ``client``'s experiment, by its sweep run's tag;
-    the default kind when none is found (whose reader then names the known sweeps)."""
-    for kind in _KINDS.values():
+    """The kind of a sweep recorded in ``client``'s experiment, by its sweep run's tag
+    (the other kinds asked before the default one); the default kind when none is found
+    (whose reader then names the known sweeps)."""
+    others_first = sorted(_KINDS.values(), key=lambda kind: kind.name in _DEFAULT)
+    for kind in others_first:
         query = tags_filter({KIND_TAG: kind.sweep_tag, SWEEP_TAG: sweep})
         if newest(client.mlflow, [client.experiment_id], query) is not None:
             return kind
