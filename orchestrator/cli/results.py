@@ -102,8 +102,9 @@ def export(
     run: str = typer.Argument(
         ...,
         help="a trial: its MLflow run id (the best s3delta trial's: `s3delta best SWEEP --task "
-        "T --budget B --run-id`; any trial's: its run page in `s3delta ui`) or its local folder "
-        "(runs/<sweep>/trials/<trial>, holding delta.safetensors)",
+        "T --budget B --run-id`; every final trial's: `s3delta results SWEEP --json`, "
+        "final_runs) or its local folder (runs/<sweep>/trials/<trial>, holding "
+        "delta.safetensors)",
     ),
     out_dir: Path = typer.Argument(..., help="folder to write (must not exist, or be empty)"),
     fmt: str = typer.Option("peft", "--format", help="peft (PeftModel.from_pretrained) or native"),

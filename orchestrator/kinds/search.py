@@ -62,6 +62,7 @@ class SearchKind:
     def results_text(self, client: Client, sweep: str, options: ResultsOptions) -> str:
         # the reader's tables (pandas) and texts load here: `validate` stays light
         from orchestrator.results.costs import cost_text
+        from orchestrator.results.run_ids import run_ids
         from orchestrator.results.text import format_comparison, format_raw, plain, verdict
 
         if options.raw:
@@ -85,6 +86,7 @@ class SearchKind:
                 "notes": list(comparison.notes),
                 "verdict": verdict(comparison),
                 "costs": costs.to_dict(),
+                **run_ids(client, sweep),  # what `s3delta export` takes
             }
             return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
         text = format_comparison(comparison, sweep) + "\n"

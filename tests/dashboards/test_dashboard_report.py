@@ -120,3 +120,19 @@ def test_ui_command_binds_localhost_one_worker(
     assert "--host 127.0.0.1 --port 5123 --workers 1" in joined
     assert (tmp_path / "home").is_dir()
     assert shutil.which(argv[0]) or Path(argv[0]).exists()
+
+
+def test_results_json_carries_the_run_ids_export_takes(sample: SampleSweep) -> None:
+    common = ["--tracking-uri", sample.tracking_uri]
+    made = CliRunner().invoke(app, ["results", "demo", "--json", *common])
+    assert made.exit_code == 0, made.output
+    data = json.loads(made.stdout)
+    best = {(r["task"], r["budget"]): r["run_id"] for r in data["best_s3delta_runs"]}
+    assert (
+        best[("glue/sst2", "0.01%")]
+        == sample.run_ids[("glue/sst2", "s3delta", "0.01%", 1, "final")]
+    )
+    finals = {(r["task"], r["method"], r["budget"], r["seed"]): r for r in data["final_runs"]}
+    row = finals[("glue/sst2", "random", "0.01%", 2)]
+    assert row["run_id"] == sample.run_ids[("glue/sst2", "random", "0.01%", 2, "final")]
+    assert row["status"] == "FINISHED"
