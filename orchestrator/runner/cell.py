@@ -75,6 +75,10 @@ class CellRunner:
     source: CellRunner | None = None
     run_dir: Path | None = None
     pending: list[int] = field(default_factory=list)  # seeds waiting for their source run
+    # seeds until decided (`seed_pairs`): seeds added after the plan's, and checks that
+    # must all hold before the cell counts as finished (its pairs are settled)
+    extra_seeds: list[int] = field(default_factory=list)
+    holds: list[Callable[[], bool]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.row = CellRow(self.cell)
@@ -151,12 +155,38 @@ class CellRunner:
                 self.row.state = "failed"
                 return
             self.best_config = TrialConfig.model_validate(best.user_attrs[studies.CONFIG_ATTR])
-        for seed in self.cell.seeds:
+        for seed in self.seeds:
             key = self.key("final", seed)
             if self._finished(key) or (self._failed(key) and not failures.retry_enabled()):
                 continue  # done, or failed and kept failed (--no-retry-failed)
             config = self.finalize(self.best_config.model_copy(update={"seed": seed}), key)
             self.queue.append(Job(key, config))
+
+    @property
+    def seeds(self) -> tuple[int, ...]:
+        """The final seeds: the plan's, then any a sequential comparison added."""
+        return (*self.cell.seeds, *self.extra_seeds)
+
+    def add_seed(self, seed: int) -> None:
+        """Run one more final seed (seeds until decided); a seed already known is ignored."""
+        if seed in self.seeds:
+            return
+        self.extra_seeds.append(seed)
+        if self.final_started and self.best_config is not None:
+            key = self.key("final", seed)
+            if not self._finished(key):
+                config = self.finalize(self.best_config.model_copy(update={"seed": seed}), key)
+                self.queue.append(Job(key, config))
+        self._refresh_row()
+
+    def final_scores(self) -> dict[int, float]:
+        """Test score of each final seed with a FINISHED run."""
+        scores = {}
+        for seed in self.seeds:
+            record = self.recorded.get(self.key("final", seed).text)
+            if record is not None and record.status == "FINISHED" and record.test_score is not None:
+                scores[seed] = float(record.test_score)
+        return scores
 
     def _finished(self, key: TrialKey) -> bool:
         record = self.recorded.get(key.text)
@@ -247,12 +277,14 @@ class CellRunner:
 
     @property
     def finished(self) -> bool:
-        return self.final_started and not self.queue and self.running == 0 and not self.pending
+        idle = self.final_started and not self.queue and self.running == 0 and not self.pending
+        return idle and all(hold() for hold in self.holds)
 
     def _refresh_row(self) -> None:
         trials = self.study.get_trials(deepcopy=False)
         self.row.tune_done = sum(t.state in studies.FINISHED_STATES for t in trials)
-        self.row.final_done = sum(self._finished(self.key("final", s)) for s in self.cell.seeds)
+        self.row.final_done = sum(self._finished(self.key("final", s)) for s in self.seeds)
+        self.row.added_seeds = len(self.extra_seeds)
         self.row.running = self.running
         best = studies.best_trial(self.study)
         self.row.best_dev = None if best is None else best.values[0]

@@ -32,6 +32,7 @@ from orchestrator.runner.outcome import (
     TrialOutcome,
 )
 from orchestrator.runner.progress import ProgressView, SweepProgress
+from orchestrator.runner.seed_pairs import SeedPair, SeedPairs
 from orchestrator.runner.settings import RunSettings
 from orchestrator.runner.summary import log_comparison, log_summaries
 from orchestrator.runner.tracking import SweepTracker
@@ -212,7 +213,11 @@ def run_sweep(
         outcome.skipped = sum(r.status == "FINISHED" for r in recorded.values())
         outcome.retried = retried
         cells = _make_cells(sweep, plan, settings, recorded)
-        _Loop(sweep, cells, tracker, connection, max_retries, outcome).run()
+        pairs = None
+        if sweep.sequential_seeds is not None:  # seeds until decided: replay the looks
+            pairs = SeedPairs(sweep.sequential_seeds, cells)
+            pairs.replay()
+        _Loop(sweep, cells, tracker, connection, max_retries, outcome, pairs).run()
         log_summaries(tracker, sweep.sweep_name, close=True)
         log_comparison(tracker, sweep.sweep_name)
         status = failures.close_sweep_state(tracker, cells, outcome)  # incomplete: FAILED
@@ -238,9 +243,12 @@ class _Loop:
         connection: RayConnection,
         max_retries: int,
         outcome: SweepOutcome,
+        pairs: SeedPairs | None = None,
     ) -> None:
         self.sweep = sweep
         self.cells = cells
+        self.pairs = pairs
+        self.closed: set[int] = set()  # id() of the cells whose runs were closed
         self.tracker = tracker
         self.max_retries = max_retries
         self.outcome = outcome
@@ -252,6 +260,26 @@ class _Loop:
         self.progress = SweepProgress([c.row for c in cells], self.limit)
         for cell in cells:  # sweep run -> cell runs -> trial runs
             cell.run_id = tracker.start_cell(sweep.sweep_name, *cell.cell.ident)
+        for pair in pairs.pairs if pairs else []:
+            self._log_verdict(pair)
+
+    def _log_verdict(self, pair: SeedPair) -> None:
+        """The pair's last look on the s3delta cell's run (tags and metrics, points)."""
+        step, run_id = pair.last, pair.method.run_id
+        if step is None or run_id is None:
+            return
+        tags = {
+            "s3delta.seeds_baseline": pair.baseline.cell.method,
+            "s3delta.seeds_verdict": step.verdict,
+            "s3delta.seeds_used": str(step.n_pairs),
+        }
+        if step.next_seed is not None:
+            tags["s3delta.seeds_next"] = str(step.next_seed)
+        for name, value in tags.items():
+            self.tracker.client.set_tag(run_id, name, value)
+        if step.interval is not None:
+            low, high = step.interval
+            self.tracker.log_summary(run_id, {"seeds_ci_low": low, "seeds_ci_high": high}, None)
 
     def run(self) -> None:
         with ProgressView(self.progress, self.sweep.sweep_name) as view:
@@ -323,9 +351,19 @@ class _Loop:
         record = cell.recorded.get(job.key.text)
         if record is not None:  # a source run that derived trials name
             cell.recorded[job.key.text] = replace(record, run_id=run_id)
-        if cell.finished:
-            log_summaries(self.tracker, self.sweep.sweep_name, [cell.cell.ident], close=True)
-            failures.close_incomplete(self.tracker, [cell], cell.recorded, self.outcome.failed_keys)
+        touched = [cell]
+        if self.pairs is not None and job.trial is None:  # a final run: look at its pairs
+            for pair in self.pairs.after_final(cell):
+                self._log_verdict(pair)
+                touched += [c for c in pair.cells if c is not cell]
+        for done in touched:  # a pair's partner may finish when this run settles the pair
+            if done.finished and id(done) not in self.closed:
+                self.closed.add(id(done))
+                ident = [done.cell.ident]
+                log_summaries(self.tracker, self.sweep.sweep_name, ident, close=True)
+                failures.close_incomplete(
+                    self.tracker, [done], done.recorded, self.outcome.failed_keys
+                )
         self.hub.forget.remote(job.key.text)
         del self.by_key[job.key.text]
         if outcome.result is not None:

@@ -56,11 +56,19 @@ class RecordedTrial:
     dev_score: float | None = None
     delta_params: float | None = None
     wall_time_s: float | None = None
+    test_score: float | None = None  # what seeds until decided compares
 
     @classmethod
     def of(cls, result: TrialResult) -> RecordedTrial:
         """A trial that just finished with ``result`` (before MLflow is read again)."""
-        return cls("FINISHED", None, result.dev_score, result.delta_params, result.wall_time_s)
+        return cls(
+            "FINISHED",
+            None,
+            result.dev_score,
+            result.delta_params,
+            result.wall_time_s,
+            result.test_score,
+        )
 
 
 class SweepAlreadyRunError(RuntimeError):

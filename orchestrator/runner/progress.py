@@ -40,6 +40,7 @@ class CellRow:
     best_dev: float | None = None
     state: str = "waiting"
     step_note: str = ""
+    added_seeds: int = 0  # final seeds a sequential comparison added to the plan's
 
     @property
     def tune_total(self) -> int:
@@ -47,7 +48,7 @@ class CellRow:
 
     @property
     def final_total(self) -> int:
-        return self.cell.n_final_runs
+        return self.cell.n_final_runs + self.added_seeds
 
 
 @dataclass

@@ -238,6 +238,7 @@ class SweepTracker(MlflowWriter):
                 run.data.metrics.get("dev_score"),
                 run.data.metrics.get("delta_params"),
                 run.data.metrics.get("wall_time_s"),
+                run.data.metrics.get("test_score"),
             )
         return found
 

@@ -1,0 +1,67 @@
+"""Seeds until decided, run by the driver (issue 22): a real sweep on embedded Ray adds
+seeds in pairs to the s3delta and random cells until the comparison is settled, records
+the verdict on the s3delta cell's run, and stops at once when the start seeds decide."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+from test_run_support import (
+    SHARED_DATA,
+    finished_by_key,
+    render_sweep,
+    run_cli,
+    service_env,
+    trial_runs,
+)
+
+pytestmark = pytest.mark.e2e
+EXPERIMENT = "e2e-decided"
+
+
+def _run(tmp_path: Path, model: Path, name: str, n_max: int, margin: float):
+    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    sweep = render_sweep(
+        "tiny_until_decided.yaml", tmp_path, name=name, model=model, data=SHARED_DATA,
+        mlflow=tracking_uri, experiment=EXPERIMENT, max=n_max, margin=margin,
+    )  # fmt: skip
+    env = service_env(S3DELTA_HOME=str(tmp_path / "home"))
+    log = tmp_path / f"{name}.log"
+    assert run_cli(["run", str(sweep)], env, log, timeout_s=600) == 0, log.read_text()[-4000:]
+    runs = trial_runs(tracking_uri, EXPERIMENT, name)
+    finals = sorted(k for k in finished_by_key(runs) if "|final|" in k)
+    client = MlflowClient(tracking_uri)
+    cells = client.search_runs(
+        [client.get_experiment_by_name(EXPERIMENT).experiment_id],
+        filter_string=f"tags.`s3delta.kind` = 'cell' and tags.`s3delta.sweep` = '{name}'",
+    )
+    by_method = {c.data.tags["s3delta.method"]: c for c in cells}
+    return finals, by_method, log.read_text()
+
+
+def test_seeds_are_added_in_pairs_up_to_max(tmp_path: Path, tiny_bert_dir: Path) -> None:
+    # margin 0 can never be shown equivalent, and 5 seeds of tiny runs do not separate
+    finals, cells, _ = _run(tmp_path, tiny_bert_dir, "decided-max", n_max=5, margin=0.0)
+    for method in ("s3delta", "random"):
+        seeds = sorted(int(k.rsplit("=", 1)[-1]) for k in finals if f"|{method}|" in k)
+        assert seeds == [1, 2, 3, 4, 5], (method, finals)  # paired: the same seeds both sides
+    tags = cells["s3delta"].data.tags
+    assert tags["s3delta.seeds_baseline"] == "random"
+    assert tags["s3delta.seeds_verdict"] in ("undecided", "better", "worse")
+    if tags["s3delta.seeds_verdict"] == "undecided":
+        assert tags["s3delta.seeds_used"] == "5"
+    metrics = cells["s3delta"].data.metrics
+    assert metrics["seeds_ci_low"] <= metrics["seeds_ci_high"]
+    assert all(c.info.status == "FINISHED" for c in cells.values())
+
+
+def test_a_comparison_decided_by_the_start_seeds_adds_none(
+    tmp_path: Path, tiny_bert_dir: Path
+) -> None:
+    # a margin of 1,000 points: equivalent at the first look
+    finals, cells, _ = _run(tmp_path, tiny_bert_dir, "decided-early", n_max=8, margin=1000.0)
+    assert len(finals) == 6  # 3 start seeds x 2 cells, nothing added
+    tags = cells["s3delta"].data.tags
+    assert (tags["s3delta.seeds_verdict"], tags["s3delta.seeds_used"]) == ("equivalent", "3")
