@@ -136,3 +136,11 @@ def test_results_json_carries_the_run_ids_export_takes(sample: SampleSweep) -> N
     row = finals[("glue/sst2", "random", "0.01%", 2)]
     assert row["run_id"] == sample.run_ids[("glue/sst2", "random", "0.01%", 2, "final")]
     assert row["status"] == "FINISHED"
+
+
+def test_export_of_a_sweep_run_says_to_give_a_trial(sample: SampleSweep, tmp_path: Path) -> None:
+    args = ["export", sample.parent_run_id, str(tmp_path / "out")]
+    made = CliRunner().invoke(app, [*args, "--tracking-uri", sample.tracking_uri])
+    assert made.exit_code == 1
+    assert f"run {sample.parent_run_id} is a sweep run, not a trial" in made.output
+    assert "--run-id" in made.output and not (tmp_path / "out").exists()
