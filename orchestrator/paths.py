@@ -23,6 +23,7 @@ import os
 import re
 from pathlib import Path
 
+from orchestrator import locations
 from workers import names
 
 HOME_ENV = "S3DELTA_HOME"
@@ -101,8 +102,6 @@ def sqlite_uri(path: Path) -> str:
 def check_tracking_uri(uri: str, where: str) -> str:
     """An MLflow tracking URI from an option or the environment (`orchestrator.locations`:
     the rules of the sweep file, but SQLite must be absolute)."""
-    from orchestrator import locations
-
     try:
         return locations.tracking_uri(uri)
     except ValueError as err:
@@ -111,8 +110,6 @@ def check_tracking_uri(uri: str, where: str) -> str:
 
 def check_storage_url(url: str, where: str) -> str:
     """An Optuna storage URL from an option or the environment (see `check_tracking_uri`)."""
-    from orchestrator import locations
-
     try:
         return locations.storage_url(url)
     except ValueError as err:

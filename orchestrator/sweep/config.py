@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from orchestrator import paths
 from orchestrator.locations import resolve_path
 from orchestrator.sweep.checks import semantic_problems
 from orchestrator.sweep.distributions import Categorical, Constant, Distribution
@@ -183,8 +184,6 @@ class SweepConfig(SweepBase):
     @property
     def storage_url(self) -> str:
         """The Optuna storage URL a run would use without command-line overrides."""
-        from orchestrator import paths
-
         return self.optuna.storage or paths.default_optuna_storage(self.run_path)
 
 

@@ -11,6 +11,8 @@ from __future__ import annotations
 import math
 
 from orchestrator.sweep.limits import over_limit
+from search_space.structure import Structure, StructureFormatError
+from workers.data.local_files import official_files
 from workers.methods import structure_file
 
 
@@ -34,8 +36,6 @@ def data_problems(tasks: list[str], data_dir: str | None) -> list[str]:
     """Each listed task's official train and validation files exist under `data_dir`."""
     if data_dir is None:
         return []
-    from workers.data.local_files import official_files
-
     problems = []
     for task in tasks:
         missing = [path for path in official_files(task, data_dir) if not path.is_file()]
@@ -79,8 +79,6 @@ def structure_file_problems(methods: list[str], model: str | None = None) -> lis
         path = structure_file(method)
         if path is None:
             continue
-        from search_space.structure import Structure, StructureFormatError
-
         try:
             structure = Structure.load(path)
         except (StructureFormatError, OSError, UnicodeDecodeError, ValueError) as err:
@@ -94,6 +92,7 @@ def structure_file_problems(methods: list[str], model: str | None = None) -> lis
             problems.append(
                 f"methods[{index}]: structure {path} has no entries; list at least one delta module"
             )
+        # torch only for a file that names a structure: validate stays light otherwise
         from orchestrator.sweep.structure_backbone import backbone_problems
 
         on_backbone = backbone_problems(structure, model) if model else None

@@ -27,8 +27,11 @@ from typing import Any
 
 from pydantic import Field, ModelWrapValidatorHandler, ValidationError, model_validator
 
+from orchestrator.sweep.load import load_as
 from orchestrator.sweep.problems import problem_errors, raise_errors, reraisable
 from orchestrator.sweep.sweep_base import SweepBase, without_extensions
+from workers.subspace.checks import SubspaceSetupError, check_dets, check_numbers
+from workers.subspace.types import SubspaceConfig
 
 SECTION = "subspace"
 # set by the sweep itself, per experiment
@@ -43,9 +46,6 @@ RESERVED = {
 
 def section_problems(values: Any, trials: int) -> list[str]:
     """Every problem of the ``subspace:`` mapping, as ``subspace.<field>: ...`` lines."""
-    from workers.subspace.checks import SubspaceSetupError, check_dets, check_numbers
-    from workers.subspace.types import SubspaceConfig
-
     if not isinstance(values, dict):
         return [f"{SECTION}: must be a mapping of subspace settings, e.g. d: 4"]
     problems = [
@@ -136,6 +136,4 @@ def is_subspace_sweep(raw: Any) -> bool:
 
 def load_subspace_sweep(path: str | Path) -> SubspaceSweepConfig:
     """Read and validate a subspace sweep file; `SweepValidationError` lists every problem."""
-    from orchestrator.sweep.load import load_as
-
     return load_as(SubspaceSweepConfig, path)

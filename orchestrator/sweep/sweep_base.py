@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from orchestrator import paths
 from orchestrator.locations import resolve_path
 from orchestrator.sweep.errors import short
 from orchestrator.sweep.limits import SEED_MAX, maximum
@@ -165,13 +166,9 @@ class SweepBase(BaseModel):
     @property
     def run_path(self) -> Path:
         """Absolute folder for this sweep's outputs (the runner's rule, `orchestrator.paths`)."""
-        from orchestrator import paths
-
         return paths.resolve_run_dir(self.run_dir, self.sweep_name)
 
     @property
     def tracking_uri(self) -> str:
         """The MLflow tracking URI a run would use without command-line overrides."""
-        from orchestrator import paths
-
         return self.mlflow.tracking_uri or paths.default_tracking_uri()
