@@ -87,9 +87,15 @@ def run(
         typer.echo(f"{sweep}: {lost}", err=True)
         raise typer.Exit(lost.exit_code) from None
     except DriverStopped as stopped:
+        closed = (
+            "a store could not be reached, so runs left open stay so for `--resume` or "
+            "`s3delta runs --gc`"
+            if stopped.records_left_open
+            else "the runs left open were closed as interrupted"
+        )
         typer.echo(
-            f"{sweep}: {stopped}; Ray was shut down and the runs left open were closed as "
-            f"interrupted; continue with `s3delta run {sweep} --resume`",
+            f"{sweep}: {stopped}; Ray was shut down and {closed}; continue with "
+            f"`s3delta run {sweep} --resume`",
             err=True,
         )
         raise typer.Exit(stopped.exit_code) from None

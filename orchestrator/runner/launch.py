@@ -32,7 +32,7 @@ from orchestrator.runner.env_faults import environment_fault, sweep_places
 from orchestrator.runner.lock import sweep_lock
 from orchestrator.runner.logged_copy import redacted_copy
 from orchestrator.runner.reaper import start_reaper
-from orchestrator.runner.stop import stop_on_signals
+from orchestrator.runner.stop import DriverStopped, stop_on_signals
 
 Outcome = TypeVar("Outcome")
 
@@ -109,6 +109,10 @@ def launch(
                     if reaper is not None:
                         reaper.close()
     except Exception as error:  # a full disk, a store away: one line (env_faults.py)
+        stopped = stopped_in(error)
+        if stopped is not None:  # stopped, then a store failed the cleanup: still a stop
+            stopped.records_left_open = True
+            raise stopped from None
         fault = environment_fault(
             error, sweep_places(place.run_dir, place.tracking_uri, place.storage_url)
         )
@@ -118,3 +122,15 @@ def launch(
     finally:
         if connection is not None:
             disconnect_ray(connection)
+
+
+def stopped_in(error: BaseException) -> DriverStopped | None:
+    """The stop signal an error's chain began with, if any."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, DriverStopped):
+            return current
+        current = current.__cause__ or current.__context__
+    return None

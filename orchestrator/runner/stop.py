@@ -20,11 +20,15 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
+from orchestrator.runner.store_retry import stop_now
+
 SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
 
 class DriverStopped(KeyboardInterrupt):
     """The driver received a stop signal; `signum` says which."""
+
+    records_left_open = False  # the cleanup could not reach a store (left for --gc)
 
     def __init__(self, signum: int) -> None:
         self.signum = signum
@@ -48,6 +52,7 @@ def stop_on_signals() -> Iterator[None]:
     def handler(signum: int, frame: FrameType | None) -> None:
         for sig in SIGNALS:  # a second signal ends the process as usual
             signal.signal(sig, signal.SIG_DFL)
+        stop_now()  # no more waiting for a store that is away: end within seconds
         received.append(signum)
         raise DriverStopped(signum)
 

@@ -1,4 +1,5 @@
-"""A store that went away for a moment (a PostgreSQL restart, a network blip) is waited for.
+"""A store that went away for a moment (a PostgreSQL restart, an MLflow server restarted,
+a network blip) is waited for.
 
 Before, the first Optuna call that met a restarting server raised Optuna's
 `StorageInternalError` ("invalid data in the commit, e.g. exceeding max length") and the
@@ -7,11 +8,18 @@ with growing pauses (0.5 s up to 5 s) for at most `RETRY_S`, saying once on stde
 the store is unreachable and once that it is back; past `RETRY_S` a one-line
 `StoreUnreachableError` names the store. Errors about the data itself, and SQLite files
 (whose "database or disk is full" must not be waited on), are not retried.
+
+The driver's MLflow client is wrapped the same way (`retry_client`), with MLflow's own
+silent HTTP retries cut to 2. Once a stop signal came (`stop_now`, from `stop.py`)
+nothing is waited for any more and MLflow tries each request once with a 5 s timeout, so
+SIGTERM ends the driver within seconds even while a store is away; what could not be
+closed then is left for `--resume` or `s3delta runs --gc`.
 """
 
 from __future__ import annotations
 
 import functools
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -20,6 +28,15 @@ from typing import Any
 from orchestrator.paths import redact_url
 
 RETRY_S = 120.0
+# how an MLflow REST call says the server is away
+_HTTP_DOWN = (
+    "Max retries exceeded",
+    "Connection refused",
+    "Failed to establish a new connection",
+    "failed with timeout exception",
+    "Connection aborted",
+    "RemoteDisconnected",
+)
 _FIRST_PAUSE_S, _MAX_PAUSE_S = 0.5, 5.0
 # every storage method that talks to the database (optuna 4/5 RDBStorage)
 _METHODS = (
@@ -50,6 +67,17 @@ _METHODS = (
 )
 
 
+_stopping = False
+
+
+def stop_now() -> None:
+    """A stop signal came: no more waiting for stores (see the module text)."""
+    global _stopping
+    _stopping = True
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "5"
+
+
 class StoreUnreachableError(RuntimeError):
     """A store stayed unreachable past the retry time; the message names it and the fix."""
 
@@ -65,6 +93,13 @@ def is_connection_error(error: BaseException) -> bool:
         if isinstance(current, exc.DBAPIError) and current.connection_invalidated:
             return True
         if isinstance(current, exc.OperationalError | exc.InterfaceError):
+            return True
+        if type(current).__name__ in ("ConnectionError", "ConnectTimeout", "ReadTimeout") and (
+            type(current).__module__.startswith(("requests", "urllib3"))
+        ):
+            return True
+        text = str(current)
+        if type(current).__name__ == "MlflowException" and any(part in text for part in _HTTP_DOWN):
             return True
         current = current.__cause__ or current.__context__
     return False
@@ -85,7 +120,7 @@ def retrying(call: Callable[..., Any], what: str, retry_s: float = RETRY_S) -> C
             try:
                 result = call(*args, **kwargs)
             except Exception as error:
-                if not is_connection_error(error):
+                if _stopping or not is_connection_error(error):
                     raise
                 now = time.monotonic()
                 if started is None:
@@ -117,3 +152,20 @@ def retry_storage(storage: Any, url: str, retry_s: float = RETRY_S) -> Any:
         if method is not None:
             setattr(storage, name, retrying(method, what, retry_s))
     return storage
+
+
+def retry_client(client: Any, uri: str, retry_s: float = RETRY_S) -> Any:
+    """Make an MlflowClient on a server (http, PostgreSQL) wait out short outages, said."""
+    if not uri.startswith(("http://", "https://", "postgresql", "mysql")):
+        return client
+    if uri.startswith("http"):  # MLflow's own retries are silent: keep them short
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "2")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "30")
+    what = f"the MLflow tracking store {redact_url(uri)}"
+    for name in dir(client):
+        if name.startswith("_"):
+            continue
+        method = getattr(client, name, None)
+        if callable(method) and getattr(method, "__self__", None) is client:
+            setattr(client, name, retrying(method, what, retry_s))
+    return client

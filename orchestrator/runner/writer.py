@@ -19,6 +19,7 @@ from orchestrator.results.query import (
     newest,
     search_all,
 )
+from orchestrator.runner.store_retry import retry_client
 
 __all__ = ["METRIC_BATCH", "PARAM_BATCH", "PARAM_MAX", "TAG_MAX", "MlflowWriter", "param_text"]
 
@@ -38,7 +39,8 @@ class MlflowWriter:
         os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         self.tracking_uri = tracking_uri
         self.experiment_name = experiment
-        self.client = MlflowClient(tracking_uri)
+        # a server that is away for a while is waited for, and said (store_retry.py)
+        self.client = retry_client(MlflowClient(tracking_uri), tracking_uri)
         self.experiment_id, self.experiment_tags = self._experiment(experiment, artifact_root)
 
     def _experiment(self, name: str, artifact_root: Path | None) -> tuple[str, dict[str, str]]:
