@@ -19,6 +19,7 @@ import tempfile
 import weakref
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -336,7 +337,10 @@ class Client:
         paired t-test and Wilcoxon p, wins/ties/losses, missing pairs, % of fine-tuning;
         then rows pooled over tasks (see `orchestrator.results.comparison`).
         """
-        return compare_scores(self.seed_scores(sweep), method=method, baseline=baseline)
+        comparison = compare_scores(self.seed_scores(sweep), method=method, baseline=baseline)
+        return with_verdicts(
+            comparison, self._search(tags_filter({KIND_TAG: "cell", SWEEP_TAG: sweep}))
+        )
 
     def costs(self, sweep: str, comparison: Comparison | None = None) -> SweepCosts:
         """What the sweep cost: per cell, in total, and per point gained over random
@@ -548,3 +552,32 @@ def export_mask_run(path: Path, out_dir: str | Path, fmt: str, run: Run | None) 
         )
     card = None if run is None else card_from_run(run.data.tags, run.data.metrics, run.info.run_id)
     return export_masked(path, out_dir, card)
+
+
+def with_verdicts(comparison: Comparison, cells: Iterable[Run]) -> Comparison:
+    """``comparison`` with each seeds-until-decided pair's verdict on its rows: the driver
+    records it on the compared method's cell run (`runner.seed_pairs`)."""
+    found = {}
+    for run in cells:
+        tags = run.data.tags
+        verdict = tags.get(f"{TAG}seeds_verdict")
+        if verdict is None or tags.get(f"{TAG}method") != comparison.method:
+            continue
+        ident = (tags.get(f"{TAG}task"), tags.get(f"{TAG}budget"), tags.get(f"{TAG}seeds_baseline"))
+        found[ident] = (
+            verdict,
+            int(tags.get(f"{TAG}seeds_used", "0")),
+            run.data.metrics.get("seeds_ci_low"),
+            run.data.metrics.get("seeds_ci_high"),
+        )
+    if not found:
+        return comparison
+    rows = []
+    for row in comparison.rows:
+        hit = None if row.pooled else found.get((row.task, row.budget, row.baseline))
+        if hit is not None:
+            row = replace(
+                row, verdict=hit[0], seeds_used=hit[1], seq_ci_low=hit[2], seq_ci_high=hit[3]
+            )
+        rows.append(row)
+    return replace(comparison, rows=tuple(rows))

@@ -83,6 +83,13 @@ class PairedComparison:
     pooled: bool = False
     tasks: tuple[str, ...] = ()
     note: str = ""
+    # seeds until decided (a sweep with ``seeds: {until: decided}``), from the s3delta
+    # cell's run: better/worse/equivalent/undecided, the seeds it used, and the repeated
+    # (group-sequential) 95% interval in points, kept apart from the t-interval above
+    verdict: str | None = None
+    seeds_used: int | None = None
+    seq_ci_low: float | None = None
+    seq_ci_high: float | None = None
 
     @property
     def missing_seeds(self) -> tuple[int, ...]:

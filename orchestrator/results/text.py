@@ -103,6 +103,15 @@ def row_line(row: PairedComparison) -> str:
     )
 
 
+def sequential_line(row: PairedComparison) -> str:
+    """Seeds until decided: the pair's verdict, the seeds it used and the interval that
+    decided it (a repeated 95% interval, valid under adding seeds; not the t-interval)."""
+    interval = ""
+    if row.seq_ci_low is not None and row.seq_ci_high is not None:
+        interval = f", repeated 95% interval [{row.seq_ci_low:+.2f}, {row.seq_ci_high:+.2f}]"
+    return f"    seeds until decided: {row.verdict} after {row.seeds_used} seeds{interval}"
+
+
 def cell_heading(row: PairedComparison) -> str:
     """What the cell's rows share: the method's own score, size, n test and % of finetune."""
     score = score_text(row.method_mean, row.method_std)
@@ -184,6 +193,8 @@ def format_comparison(comparison: Comparison, sweep: str) -> str:
             heading = (row.task, row.budget)
             lines += ["", cell_heading(row), HEADER]
         lines.append(row_line(row))
+        if row.verdict is not None:
+            lines.append(sequential_line(row))
     missing = _missing_lines(comparison)
     if missing:
         lines += ["", "Missing pairs (not counted):", *missing]

@@ -4,6 +4,9 @@ the verdict on the s3delta cell's run, and stops at once when the start seeds de
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +22,7 @@ from test_run_support import (
 
 pytestmark = pytest.mark.e2e
 EXPERIMENT = "e2e-decided"
+CLI = Path(sys.executable).parent / "s3delta"
 
 
 def _run(tmp_path: Path, model: Path, name: str, n_max: int, margin: float):
@@ -38,12 +42,28 @@ def _run(tmp_path: Path, model: Path, name: str, n_max: int, margin: float):
         filter_string=f"tags.`s3delta.kind` = 'cell' and tags.`s3delta.sweep` = '{name}'",
     )
     by_method = {c.data.tags["s3delta.method"]: c for c in cells}
-    return finals, by_method, log.read_text()
+    results = {}
+    for form in ("--json", None):
+        args = [
+            str(CLI),
+            "results",
+            name,
+            "--tracking-uri",
+            tracking_uri,
+            "--experiment",
+            EXPERIMENT,
+        ]
+        done = subprocess.run(
+            args + ([form] if form else []), env=env, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        results[form or "text"] = done.stdout
+    return finals, by_method, results
 
 
 def test_seeds_are_added_in_pairs_up_to_max(tmp_path: Path, tiny_bert_dir: Path) -> None:
     # margin 0 can never be shown equivalent, and 5 seeds of tiny runs do not separate
-    finals, cells, _ = _run(tmp_path, tiny_bert_dir, "decided-max", n_max=5, margin=0.0)
+    finals, cells, results = _run(tmp_path, tiny_bert_dir, "decided-max", n_max=5, margin=0.0)
     for method in ("s3delta", "random"):
         seeds = sorted(int(k.rsplit("=", 1)[-1]) for k in finals if f"|{method}|" in k)
         assert seeds == [1, 2, 3, 4, 5], (method, finals)  # paired: the same seeds both sides
@@ -55,13 +75,19 @@ def test_seeds_are_added_in_pairs_up_to_max(tmp_path: Path, tiny_bert_dir: Path)
     metrics = cells["s3delta"].data.metrics
     assert metrics["seeds_ci_low"] <= metrics["seeds_ci_high"]
     assert all(c.info.status == "FINISHED" for c in cells.values())
+    row = next(r for r in json.loads(results["--json"])["rows"] if r["baseline"] == "random")
+    assert (row["verdict"], row["seeds_used"]) == (tags["s3delta.seeds_verdict"], 5)
+    assert row["seq_ci_low"] == pytest.approx(metrics["seeds_ci_low"])
+    assert f"seeds until decided: {row['verdict']} after 5 seeds" in results["text"]
 
 
 def test_a_comparison_decided_by_the_start_seeds_adds_none(
     tmp_path: Path, tiny_bert_dir: Path
 ) -> None:
     # a margin of 1,000 points: equivalent at the first look
-    finals, cells, _ = _run(tmp_path, tiny_bert_dir, "decided-early", n_max=8, margin=1000.0)
+    finals, cells, results = _run(tmp_path, tiny_bert_dir, "decided-early", n_max=8, margin=1000.0)
     assert len(finals) == 6  # 3 start seeds x 2 cells, nothing added
     tags = cells["s3delta"].data.tags
     assert (tags["s3delta.seeds_verdict"], tags["s3delta.seeds_used"]) == ("equivalent", "3")
+    row = json.loads(results["--json"])["rows"][0]
+    assert (row["verdict"], row["seeds_used"]) == ("equivalent", 3)
