@@ -7,8 +7,9 @@ submodule such as `search_space.budget` (sweep validation does) does not import 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from search_space.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from search_space.apply import apply_structure, freeze, structure_from_candidates
@@ -52,22 +53,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "uniform": ("uniform_select",),
     "weights": ("BackboneMismatchError", "backbone_fingerprint", "read_delta", "save_delta"),
 }
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
-
-
-def __getattr__(name: str) -> Any:
-    """Import the submodule that defines `name` on first access."""
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_MODULE_OF])
-
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 __all__ = [
     "MANUAL_NAMES",

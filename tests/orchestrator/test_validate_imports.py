@@ -75,11 +75,12 @@ def test_invalid_sweep_still_imports_no_torch(tmp_path: Path) -> None:
     assert outcome["loaded"] == []
 
 
-@pytest.mark.parametrize("package", ["search_space", "workers.data"])
+@pytest.mark.parametrize("package", ["search_space", "workers.data", "workers.subspace"])
 def test_every_lazily_exported_name_resolves(package: str) -> None:
     """The packages load their names on first use; each listed name must exist."""
     module = importlib.import_module(package)
-    assert sorted(module.__all__) == sorted(module._MODULE_OF)
+    exported = [name for names in module._EXPORTS.values() for name in names]
+    assert sorted(module.__all__) == sorted(exported)
     for name in module.__all__:
         assert getattr(module, name) is not None, name
     with pytest.raises(AttributeError):

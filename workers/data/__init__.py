@@ -16,8 +16,9 @@ sweep validation reads, must not pull in scikit-learn and scipy with the metrics
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from search_space.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from workers.data.batching import batches, length_order
@@ -56,22 +57,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "t5_inputs": ("decode_t5_predictions", "encode_for_t5"),
     "tasks": ("TASKS", "TaskSpec", "UnknownTaskError", "get_task"),
 }
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
-
-
-def __getattr__(name: str) -> Any:
-    """Import the submodule that defines `name` on first access."""
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_MODULE_OF])
-
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 __all__ = [
     "TASKS",

@@ -6,23 +6,14 @@ the sweep validator without importing torch.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from search_space.lazy import lazy_exports
 
-_WHERE = {
-    "DetOutcome": "types",
-    "SubspaceConfig": "types",
-    "SubspaceResult": "types",
-    "SubspaceSetupError": "checks",
-    "check_config": "setup",
-    "result_to_dict": "run",
-    "run_subspace": "run",
+# submodule -> the names it exports here
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "types": ("DetOutcome", "SubspaceConfig", "SubspaceResult"),
+    "checks": ("SubspaceSetupError",),
+    "setup": ("check_config",),
+    "run": ("result_to_dict", "run_subspace"),
 }
-
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _WHERE:
-        raise AttributeError(f"module 'workers.subspace' has no attribute {name!r}")
-    return getattr(import_module(f"workers.subspace.{_WHERE[name]}"), name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+__all__ = sorted(name for names in _EXPORTS.values() for name in names)
