@@ -226,6 +226,15 @@ def _notes(sweep: SweepConfig, cells: list[Cell]) -> list[str]:
         "the best configuration then runs on "
         f"seeds {seeds} and is reported on the test half"
     ]
+    sequential = sweep.sequential_seeds
+    if sequential is not None:
+        notes.append(
+            f"seeds until decided: each s3delta cell and its {sequential.baseline} cell start "
+            f"with seeds {seeds} and add seeds in pairs, up to {sequential.max} each, until "
+            f"s3delta is shown better, worse, or within +-{sequential.margin:g} points of "
+            f"{sequential.baseline}; final runs above count the start seeds only (at most "
+            f"{sequential.max} per paired cell)"
+        )
     if free and budgeted:
         notes.append(
             f"{', '.join(free)} use no budget: one cell per task (budgets "
