@@ -232,6 +232,10 @@ def comparison_rows(comparison: Comparison) -> list[dict[str, str]]:
                 "missing seeds": ", ".join(map(str, row.missing_seeds)) or "-",
             }
         )
+        if any(r.verdict is not None for r in comparison.rows):  # seeds until decided
+            out[-1]["seeds until decided"] = (
+                "-" if row.verdict is None else sequential_line(row).split(": ", 1)[1]
+            )
     return out
 
 # ---- the per-cell table (--raw) --------------------------------------------------
