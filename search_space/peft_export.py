@@ -190,7 +190,7 @@ def _first_reason(support: PeftSupport) -> str:
     return "; ".join(reasons[:2]) + ("; ..." if len(reasons) > 2 else "")
 
 
-def partial_summary(structure: Structure, support: PeftSupport) -> str:
+def kept_and_dropped(structure: Structure, support: PeftSupport) -> str:
     """What a partial export keeps and drops, in entries and parameters per kind."""
     dropped = [e for e in structure.entries if e.name in support.unsupported]
     kept_size = sum(e.size for e in support.supported)
@@ -198,9 +198,13 @@ def partial_summary(structure: Structure, support: PeftSupport) -> str:
     return (
         f"keeps {len(support.supported)} of {len(structure.entries)} entries ({kept_size:,} of "
         f"{kept_size + dropped_size:,} trained parameters: {_kinds(support.supported)}) and "
-        f"drops {len(dropped)} ({dropped_size:,}: {_kinds(dropped)}), then measures how much "
-        "the outputs change"
+        f"drops {len(dropped)} ({dropped_size:,}: {_kinds(dropped)})"
     )
+
+
+def partial_summary(structure: Structure, support: PeftSupport) -> str:
+    """`kept_and_dropped`, and that the change in outputs is measured."""
+    return kept_and_dropped(structure, support) + ", then measures how much the outputs change"
 
 
 def _noop_target(model: nn.Module, norms: Sequence[str]) -> str:

@@ -80,7 +80,7 @@ def export_delta(
 
     ``card``: what the model card should say about the run (sweep, method, budget, scores).
     """
-    from search_space.peft_export import partial_summary
+    from search_space.peft_export import kept_and_dropped
     from workers.delta_loading import export_trained
 
     out = Path(out_dir).absolute()
@@ -102,7 +102,7 @@ def export_delta(
             sizes = {e.name: e.size for e in structure.entries}
             report.dropped_params = sum(sizes.get(n, 0) for n in report.dropped)
             if report.dropped:
-                report.kept = partial_summary(structure, support).split(", then")[0]
+                report.kept = kept_and_dropped(structure, support)
             report.stored_extra = dict(support.stored_extra)
             report.stored_params = _stored_params(staging / "adapter_model.safetensors")
         if fmt == "peft" and not report.dropped and not report.exact:
