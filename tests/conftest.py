@@ -5,8 +5,9 @@ from __future__ import annotations
 import importlib.resources
 import os
 import sqlite3
-from collections.abc import Iterator
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -98,34 +99,42 @@ def tiny_t5_dir(tmp_path_factory) -> Path:
     return build_tiny_t5(tmp_path_factory.mktemp("tiny-t5"))
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _mlflow_schema_once(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+_SCHEMA: dict[str, Any] = {}  # MLflow's own table initialiser and the migrated template
+
+
+def _initialize_tables(engine: Any) -> None:
+    """MLflow's `_initialize_tables` for a new SQLite file: a copy of the template's tables."""
+    original = _SCHEMA["original"]
+    database = engine.url.database
+    if engine.url.get_backend_name() != "sqlite" or database in (None, "", ":memory:"):
+        original(engine)
+        return
+    template: Path = _SCHEMA["template"]
+    if not template.exists():  # the first store of the session migrates, once
+        import sqlalchemy
+
+        made = sqlalchemy.create_engine(f"sqlite:///{template}")
+        original(made)
+        made.dispose()
+    raw = engine.raw_connection()
+    try:
+        with sqlite3.connect(template) as source:
+            source.backup(raw.driver_connection)
+    finally:
+        raw.close()
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_schema_once(tmp_path_factory: pytest.TempPathFactory) -> None:
     """A new MLflow SQLite store gets its tables as a copy of one store migrated once per
     session. MLflow runs its whole chain of schema migrations on every new SQLite file
     (seconds each, most of a small MLflow test), and most tests open a fresh store. Only
     the tables are copied: the store itself (its Default experiment and artifact root)
-    is set up by MLflow as always. Stores on servers and in subprocesses are untouched."""
-    import mlflow.store.db.utils as db_utils
-    import sqlalchemy
-
-    original = db_utils._initialize_tables
-    template = tmp_path_factory.mktemp("mlflow-schema") / "schema.db"
-    engine = sqlalchemy.create_engine(f"sqlite:///{template}")
-    original(engine)
-    engine.dispose()
-
-    def initialize_tables(engine: sqlalchemy.engine.Engine) -> None:
-        database = engine.url.database
-        if engine.url.get_backend_name() != "sqlite" or database in (None, "", ":memory:"):
-            original(engine)
-            return
-        raw = engine.raw_connection()
-        try:
-            with sqlite3.connect(template) as source:
-                source.backup(raw.driver_connection)  # type: ignore[arg-type]
-        finally:
-            raw.close()
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(db_utils, "_initialize_tables", initialize_tables)
-        yield
+    is set up by MLflow as always. Stores on servers and in subprocesses are untouched.
+    Nothing is imported for it: it starts once a test has loaded MLflow's store code, so
+    a run without MLflow pays nothing."""
+    utils = sys.modules.get("mlflow.store.db.utils")
+    if utils is not None and "original" not in _SCHEMA:
+        _SCHEMA["original"] = utils._initialize_tables
+        _SCHEMA["template"] = tmp_path_factory.getbasetemp() / "mlflow-schema.db"
+        utils._initialize_tables = _initialize_tables
