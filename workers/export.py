@@ -223,6 +223,17 @@ def _fmt_score(value: Any) -> str:
         return "-"
 
 
+def _score_name(task: str) -> str:
+    """What a trial's score is on ``task``: its official metric, or their mean."""
+    try:
+        from workers.data import get_task
+
+        metrics = get_task(task).metrics
+    except Exception:  # an unknown or unrecorded task
+        return "score"
+    return metrics[0] if len(metrics) == 1 else "mean of " + ", ".join(metrics)
+
+
 def _header(structure: Any, report: ExportReport, info: Mapping[str, Any], method: str) -> str:
     """The Hugging Face card's YAML metadata block."""
     import yaml
@@ -416,11 +427,10 @@ def model_card(structure: Any, report: ExportReport, card: Mapping[str, Any] | N
         f"| structure | {len(structure.entries)} modules, {structure.total_size:,} trainable "
         f"parameters ({fraction:.4f}% of the backbone): {kinds} |",
     ]
+    metric = info.get("metric") or _score_name(str(info.get("task") or ""))
     for label, key in (("dev score", "dev_score"), ("test score", "test_score")):
         if info.get(key) is not None:
-            lines.append(
-                f"| {label} | {_fmt_score(info[key])} (%, {info.get('metric', 'score')}) |"
-            )
+            lines.append(f"| {label} | {_fmt_score(info[key])} (%, {metric}) |")
     if info.get("dev_score") is None and info.get("test_score") is None:
         lines.append("| scores | not recorded with this trial folder (see its MLflow run) |")
     for label, key in (("seed", "seed"), ("sweep", "sweep"), ("MLflow run", "run_id")):
