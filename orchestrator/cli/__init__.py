@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import importlib
+from importlib import metadata
 
 import typer
+from typer.core import TyperOption
 
 app = typer.Typer(
     name="s3delta",
@@ -17,8 +19,6 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        from importlib import metadata
-
         try:
             version = metadata.version("s3delta")
         except metadata.PackageNotFoundError:
@@ -39,8 +39,6 @@ def _main(
 def _no_flag_placeholders() -> None:
     """Typer 0.29 prints a `<bool>` type after every on/off flag (--json <bool>); a flag
     takes no value, so show none."""
-    from typer.core import TyperOption
-
     original = TyperOption.display_type_rich
     if getattr(original, "_s3delta", False):
         return

@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import typer
+from pydantic import ValidationError
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
 from orchestrator.cli.exit_codes import EXIT_FAILED, EXIT_INVALID
 
@@ -20,8 +22,6 @@ T = TypeVar("T")
 def validated(build: Callable[[], T], setup_errors: tuple[type[Exception], ...]) -> T:
     """``build()``, or exit 2 with pydantic's errors as ``--flag: message`` lines and a
     setup error as ``error: message``."""
-    from pydantic import ValidationError
-
     try:
         return build()
     except ValidationError as exc:
@@ -54,8 +54,6 @@ def phase_bars(
     disable: bool, info: Callable[[dict[str, float]], str]
 ) -> Iterator[Callable[[Any], None]]:
     """A progress bar per phase; yields the ``on_progress`` callback that feeds them."""
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),

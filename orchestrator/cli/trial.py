@@ -9,19 +9,25 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+from rich.table import Table
 
 from orchestrator.cli.exit_codes import EXIT_FAILED
 from orchestrator.cli.in_process import apply_sets, phase_bars, run_or_exit, validated
+from orchestrator.quiet import quiet_libraries
+from orchestrator.runner.result_checks import non_finite_reason
+from search_space import BudgetError
+from workers.data import UnknownTaskError
+from workers.methods import UnknownMethodError
+from workers.trial_types import TrialConfig
+
+# `workers.trial` (torch) loads inside the command: the CLI imports every command module
+# at start, and `validate` must not load torch.
 
 
 def _validate(cfg_kwargs: dict[str, Any]) -> Any:
     """Build and check the config before any model or data is loaded."""
-    from search_space import BudgetError
-    from workers.data import UnknownTaskError
-    from workers.methods import UnknownMethodError
     from workers.trial import TrialSetupError, _check
-    from workers.trial_types import TrialConfig
-
     def build() -> TrialConfig:
         cfg = TrialConfig(**cfg_kwargs)
         _check(cfg)
@@ -32,8 +38,6 @@ def _validate(cfg_kwargs: dict[str, Any]) -> Any:
 
 def _checked(result: Any) -> Any:
     """A diverged result (NaN or infinite scores) is one line on stderr and exit 1."""
-    from orchestrator.runner.result_checks import non_finite_reason
-
     reason = non_finite_reason(result)
     if reason:
         typer.echo(f"error: {reason}", err=True)
@@ -51,9 +55,6 @@ def _trial_info(m: dict[str, float]) -> str:
 
 
 def _print_result(result: Any) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
     table = Table(
         title=f"{result.config['task']} — {result.config['method']} "
         f"(budget {result.config['budget']}, seed {result.config['seed']})"
@@ -162,7 +163,6 @@ def register(app: typer.Typer) -> None:
         apply_sets(kwargs, set_, "delta_lr=0.01")
         cfg = _validate(kwargs)
 
-        from orchestrator.quiet import quiet_libraries
         from workers.trial import result_to_dict, run_trial
 
         quiet_libraries()  # s3delta's own bars only (no "Loading weights" bars in --json)
