@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,8 @@ from test_run_support import (
     render_sweep,
     run_cli,
     service_env,
+    start_cli,
+    stop_session,
     trial_runs,
 )
 
@@ -81,6 +84,7 @@ def test_seeds_are_added_in_pairs_up_to_max(tmp_path: Path, tiny_bert_dir: Path)
     assert f"seeds until decided: {row['verdict']} after 5 seeds" in results["text"]
 
 
+@pytest.mark.slow
 def test_a_comparison_decided_by_the_start_seeds_adds_none(
     tmp_path: Path, tiny_bert_dir: Path
 ) -> None:
@@ -91,3 +95,45 @@ def test_a_comparison_decided_by_the_start_seeds_adds_none(
     assert (tags["s3delta.seeds_verdict"], tags["s3delta.seeds_used"]) == ("equivalent", "3")
     row = json.loads(results["--json"])["rows"][0]
     assert (row["verdict"], row["seeds_used"]) == ("equivalent", 3)
+
+
+@pytest.mark.slow
+def test_a_killed_and_resumed_sweep_reaches_the_same_verdict_with_the_same_seeds(
+    tmp_path: Path, tiny_bert_dir: Path
+) -> None:
+    straight = tmp_path / "straight"
+    straight.mkdir()
+    finals, cells, _ = _run(straight, tiny_bert_dir, "decided-resume", n_max=6, margin=0.0)
+    # the same sweep, its driver stopped once a seed beyond the start seeds has finished
+    tracking_uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    sweep = render_sweep(
+        "tiny_until_decided.yaml", tmp_path, name="decided-resume", model=tiny_bert_dir,
+        data=SHARED_DATA, mlflow=tracking_uri, experiment=EXPERIMENT, max=6, margin=0.0,
+    )  # fmt: skip
+    env = service_env(S3DELTA_HOME=str(tmp_path / "home"))
+    proc = start_cli(["run", str(sweep)], env, tmp_path / "first.log")
+    try:
+        deadline = time.monotonic() + 400
+        while time.monotonic() < deadline and proc.poll() is None:
+            done = finished_by_key(trial_runs(tracking_uri, EXPERIMENT, "decided-resume"))
+            if sum("|final|" in k for k in done) >= 7:
+                break
+            time.sleep(1)
+    finally:
+        stop_session(proc, grace_s=10)
+    log = tmp_path / "resume.log"
+    assert run_cli(["run", str(sweep), "--resume"], env, log, timeout_s=600) == 0, log.read_text()[
+        -3000:
+    ]
+    runs = trial_runs(tracking_uri, EXPERIMENT, "decided-resume")
+    assert sorted(k for k in finished_by_key(runs) if "|final|" in k) == finals
+    assert max(finished_by_key(runs).values()) == 1  # one FINISHED run per key
+    client = MlflowClient(tracking_uri)
+    resumed = client.search_runs(
+        [client.get_experiment_by_name(EXPERIMENT).experiment_id],
+        filter_string="tags.`s3delta.kind` = 'cell' and tags.`s3delta.method` = 's3delta'",
+    )[0]
+    for tag in ("s3delta.seeds_verdict", "s3delta.seeds_used"):
+        assert resumed.data.tags[tag] == cells["s3delta"].data.tags[tag]
+    for metric in ("seeds_ci_low", "seeds_ci_high"):
+        assert resumed.data.metrics[metric] == cells["s3delta"].data.metrics[metric]
