@@ -157,8 +157,20 @@ def trial_config(cell: dict[str, Any]) -> Any:
     )
 
 
+# s3delta trials (the long ones) checkpoint at every evaluation into this folder, which
+# is committed at the end of a session: a trial cut off by the session's end resumes from
+# there in the next (on any machine); a finished trial's folder is removed
+CHECKPOINTS = RESULTS / "decide_it_checkpoints"
+
+
+def checkpoint_dir(cell: dict[str, Any]) -> Path:
+    slug = "".join(ch if ch.isalnum() or ch in "-." else "_" for ch in key(cell))
+    return CHECKPOINTS / slug
+
+
 def run_one(cell: dict[str, Any]) -> dict[str, Any]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import shutil
     import tempfile
 
     from workers.trial import run_trial
@@ -170,9 +182,14 @@ def run_one(cell: dict[str, Any]) -> dict[str, Any]:
             along.append({"step": event.step, **event.metrics})
 
     cfg = trial_config(cell)
+    places: dict[str, Any] = {}
+    if cell["method"] == "s3delta":  # resumable across sessions (same result as one go)
+        places = {"checkpoint_dir": str(checkpoint_dir(cell)), "checkpoint_every": cfg.eval_every}
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="decide-it-") as out:
-        r = run_trial(cfg.model_copy(update={"output_dir": out}), on_event)
+        r = run_trial(cfg.model_copy(update={"output_dir": out, **places}), on_event)
+    if places:
+        shutil.rmtree(places["checkpoint_dir"], ignore_errors=True)
     return {
         "key": key(cell),
         **{k: v for k, v in cell.items() if k != "source"},
