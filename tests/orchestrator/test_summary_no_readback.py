@@ -88,8 +88,12 @@ def test_a_finished_cell_reads_no_run_of_the_sweep_back(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tracker = SweepTracker(f"sqlite:///{tmp_path}/m.db", "unit", tmp_path / "art")
-    _sweep(tracker, tmp_path, {"random": (0.80, 0.80, 0.80), "s3delta": (0.82, 0.83, 0.84)})
-    reads = count_reads(monkeypatch)
+    _sweep(tracker, tmp_path, {"random": (0.80, 0.80, 0.80), "s3delta": (0.82, 0.83)})
+    last = TrialKey(SWEEP, "glue/sst2", "s3delta", "1%", "final", 3)
+    config = CONFIG.model_copy(update={"seed": 3})
+    tracker.start_trial(last, config, tracker.cell_ids[("glue/sst2", "s3delta", "1%")])
+    reads = count_reads(monkeypatch)  # the cell's last trial ends: record it, summarise
+    tracker.finish_trial(last, config, _outcome(0.85, 0.84, 203, 23.0), [], 1)
     summaries = log_summaries(tracker, SWEEP, [("glue/sst2", "s3delta", "1%")], close=True)
     assert log_comparison(tracker, SWEEP) > 0
     assert reads == []
