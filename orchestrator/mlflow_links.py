@@ -14,23 +14,28 @@ import json
 
 VIEW = "workflowType=machine_learning"
 # A saved runs-table view: MLflow 3 reads experiment tag `mlflow.sharedViewState.<key>`
-# (JSON) when the URL carries `viewStateShareKey=<key>`. Ours shows the summary, score,
-# size and structure columns that the default table (no metric columns) leaves out.
+# (JSON) when the URL carries `viewStateShareKey=<key>` (and no search of its own). Ours
+# shows the cells at the top level (a search without the sweep run, whose children they
+# are: a run whose parent is not in the table is shown unnested) and puts the comparison
+# columns first (`columnOrder`): the test score in points, the paired difference to
+# random and its interval, then the dev scores, size, the run's params and structure.
+# MLflow 3.17 takes no expanded rows from a shared view (`runsExpanded` is dropped).
 SHARED_VIEW_KEY = "s3delta-runs"
 SHARED_VIEW_TAG = f"mlflow.sharedViewState.{SHARED_VIEW_KEY}"
+VIEW_SEARCH = "tags.`s3delta.kind` != 'sweep'"
 VIEW_METRICS = (
-    "best_dev_score",
-    "test_score_mean",
-    "test_score_std",
+    "test_score_pct",
     "diff_vs_random",
     "diff_vs_random_ci_low",
     "diff_vs_random_ci_high",
-    "dev_score",
-    "test_score",
+    "test_score_std_pct",
+    "best_dev_score_pct",
+    "dev_score_pct",
     "delta_params",
+    "budget_pct",
     "structure/upper_fraction",
 )
-VIEW_TAGS = ("s3delta.phase", "s3delta.seed")
+VIEW_PARAMS = ("task", "method", "budget", "seed", "phase")
 
 
 def column(kind: str, name: str) -> str:
@@ -40,10 +45,11 @@ def column(kind: str, name: str) -> str:
 
 def shared_view_state() -> str:
     """The JSON of the s3delta runs view (the value of `SHARED_VIEW_TAG`)."""
-    columns = [column("attributes", "Duration")]
-    columns += [column("metrics", m) for m in VIEW_METRICS]
-    columns += [column("tags", t) for t in VIEW_TAGS]
-    return json.dumps({"selectedColumns": columns})
+    columns = [column("metrics", m) for m in VIEW_METRICS]
+    columns += [column("params", p) for p in VIEW_PARAMS]
+    columns.append(column("attributes", "Duration"))
+    state = {"searchFilter": VIEW_SEARCH, "selectedColumns": columns, "columnOrder": columns}
+    return json.dumps(state)
 
 
 def experiment_url(base: str, experiment_id: str, shared_view: bool = False) -> str:

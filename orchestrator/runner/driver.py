@@ -377,4 +377,4 @@ class _Loop:
             self.outcome.failed += 1
             self.outcome.failed_keys.append(job.key.text)
             note = "FAILED: " + outcome.error.strip().splitlines()[-1][:200]
-        self.view.line(f"{job.key.run_name}: {note}")
+        self.view.line(f"{job.key.label}: {note}")

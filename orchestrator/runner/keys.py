@@ -55,7 +55,16 @@ class TrialKey:
 
     @property
     def run_name(self) -> str:
-        """The MLflow run name shown in the UI."""
+        """The MLflow run name shown in the UI, short since the row sits under its cell's
+        ("glue/sst2 · s3delta · 0.01%"): "s3delta · 0.01% · seed 2 · final" or
+        "s3delta · 0.01% · trial 3 · tune". Nothing reads it back (`--resume` finds runs
+        by the `s3delta.key` tag)."""
+        who = f"trial {self.index}" if self.phase == "tune" else f"seed {self.index}"
+        return " · ".join((self.method, self.budget_text, who, self.phase))
+
+    @property
+    def label(self) -> str:
+        """The trial in the driver's progress lines: "glue/sst2 s3delta 1% tune trial 0"."""
         who = f"trial {self.index}" if self.phase == "tune" else f"seed {self.index}"
         return f"{self.task} {self.method} {self.budget_text} {self.phase} {who}"
 

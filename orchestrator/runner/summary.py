@@ -9,9 +9,14 @@ a finished cell reads nothing back from MLflow):
 - ``test_score_mean``, ``test_score_std`` (sample std over seeds), ``n_seeds``,
   ``dev_score_mean`` of the final runs;
 - ``delta_params``, ``budget_params``: the cell's size (mean over its final runs);
+- for reading, in points (100 x the fraction), 2 decimals: ``test_score_pct`` (mean over
+  seeds), ``test_score_std_pct``, ``dev_score_pct`` (mean), ``best_dev_score_pct``; and
+  ``budget_pct`` (a percentage budget as a number, or a parameter count as a share of the
+  backbone), the compare view's axis;
 - s3delta cells only: ``diff_vs_random`` (mean paired difference s3delta - random in
   points), ``diff_vs_random_ci_low``/``_ci_high`` (95% t-interval), ``diff_vs_random_p``
-  and ``diff_vs_random_n_pairs``;
+  (3 significant digits), each rounded to 2 decimals for reading and kept exact as
+  ``<name>_exact``; and ``diff_vs_random_n_pairs``;
 - what the cell cost (`orchestrator.results.costs`): ``cost_cpu_s``, ``cost_gpu_s``, ``cost_wall_s``,
   ``cost_search_cpu_s`` summed over every trial run of the cell, ``cost_n_trials``, and
   ``cost_peak_rss_mb`` (the largest).
@@ -35,7 +40,7 @@ from orchestrator.results.comparison import compare_scores
 from orchestrator.results.comparison_metrics import comparison_metrics, metric_part
 from orchestrator.results.comparison_types import Comparison
 from orchestrator.results.costs import cell_costs, cost_metrics, sweep_costs
-from orchestrator.runner.tracking import SweepTracker
+from orchestrator.runner.tracking import SweepTracker, budget_pct, pct_metrics
 from workers.methods import RANDOM_METHOD as RANDOM
 from workers.methods import SEARCHED_METHOD as SEARCHED
 
@@ -86,21 +91,57 @@ def cell_summaries(trials: pd.DataFrame) -> dict[CellId, dict[str, float]]:
             scores = tuned if not tuned.empty else cell["dev_score"].dropna()
             if not scores.empty:
                 summaries.setdefault(ident, {})["best_dev_score"] = float(scores.max())
+    for ident, figures in summaries.items():
+        _add_readable(ident, figures, done)
     comparison = comparison_of(trials)
     if comparison is None:
         return summaries
     for cmp in comparison.cells(RANDOM):
         ident = (cmp.task, SEARCHED, cmp.budget)
-        figures = {
+        exact = {
             "diff_vs_random": cmp.mean_diff_points,
             "diff_vs_random_ci_low": cmp.ci_low,
             "diff_vs_random_ci_high": cmp.ci_high,
             "diff_vs_random_p": cmp.p_value,
-            "diff_vs_random_n_pairs": cmp.n_pairs,
         }
         target = summaries.setdefault(ident, {})
-        target.update({k: float(v) for k, v in figures.items() if _number(v) is not None})
+        for name, value in exact.items():
+            number = _number(value)
+            if number is None:
+                continue
+            target[f"{name}_exact"] = number
+            target[name] = float(f"{number:.3g}") if name.endswith("_p") else round(number, 2)
+        if _number(cmp.n_pairs) is not None:
+            target["diff_vs_random_n_pairs"] = float(cmp.n_pairs)
     return summaries
+
+
+def _add_readable(ident: CellId, figures: dict[str, float], done: pd.DataFrame) -> None:
+    """The cell's scores in points (2 decimals) and its budget as a number (`budget_pct`)."""
+    figures.update(
+        pct_metrics(
+            {
+                "test_score": figures.get("test_score_mean"),
+                "test_score_std": figures.get("test_score_std"),
+                "dev_score": figures.get("dev_score_mean"),
+                "best_dev_score": figures.get("best_dev_score"),
+            }
+        )
+    )
+    pct = budget_pct(ident[2])
+    if pct is None and {"budget_params", "backbone_params"} <= set(done.columns):
+        # a parameter-count budget: its share of the backbone, from the final runs
+        cell = done[
+            (done["task"] == ident[0])
+            & (done["method"] == ident[1])
+            & (done["budget"] == ident[2])
+            & (done["phase"] == "final")
+        ]
+        share = (cell["budget_params"] / cell["backbone_params"]).dropna()
+        if ident[2] != "none" and not share.empty:
+            pct = float(f"{100.0 * float(share.mean()):.6g}")
+    if pct is not None:
+        figures["budget_pct"] = pct
 
 
 def comparison_of(trials: pd.DataFrame) -> Comparison | None:

@@ -29,6 +29,7 @@ import pandas as pd
 from mlflow.entities import Metric, Param
 
 from orchestrator.mlflow_links import SHARED_VIEW_TAG, shared_view_state
+from orchestrator.no_budget import budget_text
 from orchestrator.paths import redact_url
 from orchestrator.results.client import TAG, TRIAL_TAGS, trial_row, trials_table
 from orchestrator.results.query import KIND_TAG, SWEEP_TAG, quote, tags_filter
@@ -36,6 +37,7 @@ from orchestrator.results.structure_metrics import structure_metrics
 from orchestrator.runner.keys import TrialKey
 from orchestrator.runner.outcome import RecordedTrial, TrialOutcome
 from orchestrator.runner.writer import TAG_MAX, MlflowWriter, param_text
+from search_space.budget import BudgetError, parse_budget
 from workers.trial_types import TrialConfig, TrialResult
 
 ARTIFACT_NAMES = ("structure.json", "probabilities.json", "delta.safetensors")
@@ -56,6 +58,40 @@ LOCAL_TAG = "s3delta.local."
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 INTERRUPTED = "interrupted"
 VERSIONED_PACKAGES = ("s3delta", "torch", "transformers", "ray", "optuna", "mlflow", "peft")
+
+
+def budget_pct(budget: str | None) -> float | None:
+    """A percentage budget as a number ("0.01%" -> 0.01), for MLflow's plots; None for a
+    parameter count or no budget."""
+    try:
+        spec = parse_budget(budget)
+    except BudgetError:
+        return None
+    return spec.value if spec.kind == "relative" else None
+
+
+def readable_params(
+    task: str, method: str, budget: str | None, seed: object, phase: str
+) -> list[Param]:
+    """What MLflow's table, filters and compare view are built on, on every run:
+    ``task``, ``method``, ``budget`` (its text, ``none`` without one), ``seed``, ``phase``
+    and, for a percentage budget, ``budget_pct`` (a number: the compare view's axis)."""
+    values = {
+        "task": task,
+        "method": method,
+        "budget": budget_text(budget),
+        "seed": str(seed),
+        "phase": phase,
+    }
+    pct = budget_pct(budget)
+    if pct is not None:
+        values["budget_pct"] = f"{pct:g}"
+    return [Param(name, param_text(value)) for name, value in values.items()]
+
+
+def _joined(values: Iterable[object]) -> str:
+    """Distinct values in first-seen order, comma-joined (the sweep run's params)."""
+    return ", ".join(dict.fromkeys(budget_text(None if v is None else str(v)) for v in values))
 
 
 def package_versions() -> dict[str, str]:
@@ -129,6 +165,19 @@ class SweepTracker(MlflowWriter):
             run_id = self.client.create_run(self.experiment_id, run_name=sweep).info.run_id
         for key, value in tags.items():
             self.client.set_tag(run_id, key, value)
+        cells = [c for c in plan.get("cells", []) if isinstance(c, dict)]
+        params = [
+            Param("phase", "sweep"),
+            *(
+                Param(name, param_text(_joined(c.get(name) for c in cells)))
+                for name in ("task", "method", "budget")
+                if cells
+            ),
+        ]
+        seeds = sorted({int(s) for c in cells for s in c.get("seeds", [])})
+        if seeds:
+            params.append(Param("seed", param_text(", ".join(map(str, seeds)))))
+        self._log_params(run_id, params)
         with tempfile.TemporaryDirectory() as tmp:
             shutil.copyfile(sweep_yaml, Path(tmp) / "sweep.yaml")
             (Path(tmp) / "plan.json").write_text(json.dumps(plan, indent=2, default=str))
@@ -160,9 +209,10 @@ class SweepTracker(MlflowWriter):
         cell_tags = {KIND_TAG: "cell", SWEEP_TAG: sweep}
         cell_tags.update({TAG + "task": task, TAG + "method": method, TAG + "budget": budget})
         earlier = self.newest(tags_filter(cell_tags))
+        run_name = " · ".join((task, method, budget))
         if earlier is not None:
             run_id = earlier.info.run_id
-            self.client.update_run(run_id, status="RUNNING")
+            self.client.update_run(run_id, status="RUNNING", name=run_name)
         else:
             tags = {
                 "s3delta.kind": "cell",
@@ -172,9 +222,10 @@ class SweepTracker(MlflowWriter):
                 "s3delta.budget": budget,
                 "mlflow.parentRunId": self.parent_id or "",
             }
-            run_name = f"{task} {method} {budget}"
             run_id = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
             run_id = run_id.info.run_id
+        # a cell sums up every seed of both phases: seed "all", phase "cell"
+        self._log_params(run_id, readable_params(task, method, budget, "all", "cell"))
         self.cell_ids[ident] = run_id
         return run_id
 
@@ -217,9 +268,7 @@ class SweepTracker(MlflowWriter):
         `reusable`, so the key's next run reuses its id."""
         rank: dict[str, int] = {"FINISHED": 3, "KILLED": 2, "FAILED": 1}
         found: dict[str, RecordedTrial] = {}
-        runs = self.runs(
-            f"tags.`s3delta.kind` = 'trial' and tags.`s3delta.sweep` = {quote(sweep)}"
-        )
+        runs = self.runs(f"tags.`s3delta.kind` = 'trial' and tags.`s3delta.sweep` = {quote(sweep)}")
         for run in sorted(runs, key=lambda r: r.info.start_time or 0):
             self.rows[run.info.run_id] = trial_row(run)
             key = run.data.tags.get("s3delta.key")
@@ -265,7 +314,7 @@ class SweepTracker(MlflowWriter):
         reuse = self.reusable.pop(key.text, None) or self._unfinished_run(key)
         live = _LiveRun(reuse or "")
         if reuse:
-            self.client.update_run(reuse, status="RUNNING")
+            self.client.update_run(reuse, status="RUNNING", name=key.run_name)
             for name, value in tags.items():
                 self.client.set_tag(reuse, name, value)
             earlier = self.client.get_run(reuse)
@@ -286,13 +335,18 @@ class SweepTracker(MlflowWriter):
                 "end_time": pd.NaT,
                 **{name: tags.get(TAG + name) for name in TRIAL_TAGS},
             }
-        try:
-            self._log_batches(live.run_id, params=_params(values))
-        except Exception as error:  # a reused run holding other values: keep the first
-            self.client.set_tag(live.run_id, "s3delta.param_conflict", str(error)[:TAG_MAX])
+        readable = readable_params(key.task, key.method, key.budget, config.seed, key.phase)
+        self._log_params(live.run_id, _params(values, readable))
         self.client.log_dict(live.run_id, _plain_config(values), "config.json")
         self.live[key.text] = live
         return live.run_id
+
+    def _log_params(self, run_id: str, params: Sequence[Param]) -> None:
+        """Log params; a reused run holding other values keeps the first (tagged)."""
+        try:
+            self._log_batches(run_id, params=params)
+        except Exception as error:
+            self.client.set_tag(run_id, "s3delta.param_conflict", str(error)[:TAG_MAX])
 
     def _unfinished_run(self, key: TrialKey) -> str | None:
         run = self.newest(tags_filter({TAG + "key": key.text}, "attributes.status != 'FINISHED'"))
@@ -440,10 +494,13 @@ def _plain_config(config: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(config, default=str))
 
 
-def _params(config: dict[str, Any]) -> list[Param]:
-    params = []
+def _params(config: dict[str, Any], readable: Sequence[Param] = ()) -> list[Param]:
+    """The config's settings that can differ between trials; ``readable`` (the key's task,
+    method, budget text, seed, phase, budget_pct) stand in for the config's own values."""
+    params = list(readable)
+    taken = {p.key for p in params}
     for name, value in sorted(config.items()):
-        if name in LOCAL_SETTINGS:
+        if name in LOCAL_SETTINGS or name in taken:
             continue
         text = json.dumps(value) if isinstance(value, dict | list) else str(value)
         params.append(Param(name, param_text(text)))
@@ -472,6 +529,8 @@ def _result_metrics(result: TrialResult) -> list[Metric]:
     }
     if result.backbone_params:
         values["budget_fraction"] = (result.delta_params or 0) / result.backbone_params
+    # for reading: scores in points (100 x the fraction), 2 decimals; exact: dev_score ...
+    values.update(pct_metrics({"dev_score": result.dev_score, "test_score": result.test_score}))
     splits = {"dev": result.dev, "test": result.test, "search_dev": result.search_dev}
     for split, scores in splits.items():
         for metric, value in (scores or {}).items():
@@ -488,6 +547,23 @@ def _result_metrics(result: TrialResult) -> list[Metric]:
         values[f"n_{split}"] = size
     metrics += [_metric(name, value) for name, value in values.items()]
     return [m for m in metrics if m is not None]
+
+
+def points(value: Any) -> float | None:
+    """A score fraction as points for reading: 100 x value, rounded to 2 decimals."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    if math.isnan(number) or math.isinf(number):
+        return None
+    return round(100.0 * number, 2)
+
+
+def pct_metrics(scores: dict[str, Any]) -> dict[str, float]:
+    """``<name>_pct`` (points, 2 decimals) for each score fraction that has a value."""
+    values = {f"{name}_pct": points(value) for name, value in scores.items()}
+    return {name: value for name, value in values.items() if value is not None}
 
 
 def _cost_metrics(cost: Any) -> list[Metric]:

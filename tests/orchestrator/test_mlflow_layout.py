@@ -120,7 +120,8 @@ def test_paths_and_machine_settings_are_tags_and_config_json_not_params(tmp_path
     key = TrialKey("s", "glue/sst2", "s3delta", "1%", "final", 1)
     run_id = log_trial(tracker, key, CONFIG, _result(0.8, 0.7), [], 1)
     run = tracker.client.get_run(run_id)
-    assert set(run.data.params) == set(TrialConfig.model_fields) - set(LOCAL_SETTINGS)
+    readable = {"phase", "budget_pct"}
+    assert set(run.data.params) == set(TrialConfig.model_fields) - set(LOCAL_SETTINGS) | readable
     assert (run.data.params["seed"], run.data.params["delta_lr"]) == ("1", "0.01")
     tags = run.data.tags
     assert tags["s3delta.local.checkpoint_dir"] == "/tmp/x/trial/checkpoints"
@@ -172,8 +173,8 @@ def test_cell_runs_sit_between_sweep_and_trials_with_summary_metrics(tmp_path: P
         for seed, test in zip((1, 2, 3), tests, strict=True):
             key = TrialKey("s", "glue/sst2", method, "1%", "final", seed)
             outcome = _result(0.85, test, 200 + seed)
-            run_id = log_trial(tracker,
-                key, CONFIG.model_copy(update={"seed": seed}), outcome, [], 1, cell
+            run_id = log_trial(
+                tracker, key, CONFIG.model_copy(update={"seed": seed}), outcome, [], 1, cell
             )
             trial_parent[run_id] = cell
     log_summaries(tracker, "s", close=True)
@@ -186,10 +187,19 @@ def test_cell_runs_sit_between_sweep_and_trials_with_summary_metrics(tmp_path: P
     assert m["test_score_mean"] == pytest.approx(0.83)
     assert m["test_score_std"] == pytest.approx(0.01)
     assert (m["n_seeds"], m["delta_params"]) == (3, pytest.approx(202))
-    # differences 2, 3, 4 points: mean 3, sd 1, CI 3 ± 4.302653/√3
+    # for reading: points, 2 decimals (the exact fractions above stay)
+    assert (m["test_score_pct"], m["test_score_std_pct"], m["best_dev_score_pct"]) == (
+        83.0,
+        1.0,
+        90.0,
+    )
+    # differences 2, 3, 4 points: mean 3, sd 1, CI 3 ± 4.302653/√3; read rounded, exact kept
     assert m["diff_vs_random"] == pytest.approx(3.0)
-    assert m["diff_vs_random_ci_low"] == pytest.approx(3 - 2.484138, abs=1e-4)
-    assert m["diff_vs_random_ci_high"] == pytest.approx(3 + 2.484138, abs=1e-4)
+    assert m["diff_vs_random_exact"] == pytest.approx(3.0)
+    assert m["diff_vs_random_ci_low"] == 0.52 and m["diff_vs_random_ci_high"] == 5.48
+    assert m["diff_vs_random_ci_low_exact"] == pytest.approx(3 - 2.484138, abs=1e-6)
+    assert m["diff_vs_random_ci_high_exact"] == pytest.approx(3 + 2.484138, abs=1e-6)
+    assert m["budget_pct"] == 1.0
     sweep_metrics = tracker.client.get_run(parent).data.metrics
     assert sweep_metrics["cell/glue_sst2/s3delta/1pct/diff_vs_random"] == pytest.approx(3.0)
     assert sweep_metrics["cell/glue_sst2/random/1pct/test_score_mean"] == pytest.approx(0.8)
@@ -226,6 +236,7 @@ def test_the_experiment_is_a_model_training_experiment_and_links_open_its_runs(
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     view = json.loads(experiment.tags["mlflow.sharedViewState.s3delta-runs"])
     assert "metrics.`diff_vs_random`" in view["selectedColumns"]
+    assert "metrics.`test_score_pct`" in view["selectedColumns"]
     assert experiment_url("http://h", "3", shared_view=True).endswith(
         "runs?workflowType=machine_learning&viewStateShareKey=s3delta-runs"
     )
@@ -251,3 +262,94 @@ def test_the_optuna_trial_of_a_tuning_run_knows_its_mlflow_run(tmp_path: Path) -
     trial.set_user_attr(MLFLOW_RUN_ATTR, run_id)
     assert study.trials[0].user_attrs["mlflow_run_id"] == run_id
     assert tracker.client.get_run(run_id).data.tags["s3delta.optuna_trial"] == str(trial.number)
+
+
+def test_every_run_carries_task_method_budget_seed_phase_params_and_a_short_name(
+    tmp_path: Path,
+) -> None:
+    tracker = _tracker(tmp_path)
+    sweep_yaml = tmp_path / "s.yaml"
+    sweep_yaml.write_text("name: s\n")
+    cells = [
+        {"task": "glue/sst2", "method": m, "budget": b, "seeds": [1, 2]}
+        for m, b in (("s3delta", "0.01%"), ("random", "0.01%"), ("finetune", None))
+    ]
+    parent = tracker.start_parent("s", sweep_yaml, {"cells": cells}, {})
+    cell = tracker.start_cell("s", "glue/sst2", "s3delta", "0.01%")
+    free = tracker.start_cell("s", "glue/sst2", "finetune", "none")
+    tune = TrialKey("s", "glue/sst2", "s3delta", "0.01%", "tune", 3)
+    final = TrialKey("s", "glue/sst2", "s3delta", "0.01%", "final", 2)
+    config = CONFIG.model_copy(update={"budget": "0.01%"})
+    tune_id = log_trial(tracker, tune, config, _result(0.8, 0.7), [], 1, cell)
+    final_config = config.model_copy(update={"seed": 2})
+    final_id = log_trial(tracker, final, final_config, _result(0.81234, 0.69876), [], 1, cell)
+
+    def run(run_id: str) -> Any:
+        return tracker.client.get_run(run_id)
+
+    def readable(run_id: str) -> tuple[str, ...]:
+        params = run(run_id).data.params
+        return tuple(params.get(n, "") for n in ("task", "method", "budget", "seed", "phase"))
+
+    assert readable(parent) == (
+        "glue/sst2",
+        "s3delta, random, finetune",
+        "0.01%, none",
+        "1, 2",
+        "sweep",
+    )
+    assert readable(cell) == ("glue/sst2", "s3delta", "0.01%", "all", "cell")
+    assert readable(free) == ("glue/sst2", "finetune", "none", "all", "cell")
+    assert readable(final_id) == ("glue/sst2", "s3delta", "0.01%", "2", "final")
+    assert readable(tune_id)[3:] == ("1", "tune")  # the tuning seed of the config
+    assert run(cell).data.params["budget_pct"] == "0.01"
+    assert "budget_pct" not in run(free).data.params
+    names = {run(i).info.run_name for i in (cell, free, tune_id, final_id)}
+    assert names == {
+        "glue/sst2 · s3delta · 0.01%",
+        "glue/sst2 · finetune · none",
+        "s3delta · 0.01% · trial 3 · tune",
+        "s3delta · 0.01% · seed 2 · final",
+    }
+    # a trial's scores for reading in points (2 decimals), the exact fractions kept
+    metrics = run(final_id).data.metrics
+    assert (metrics["test_score_pct"], metrics["dev_score_pct"]) == (69.88, 81.23)
+    assert metrics["test_score"] == 0.69876
+    found = tracker.client.search_runs(
+        [tracker.experiment_id], "params.phase = 'final' and params.budget_pct = '0.01'"
+    )
+    assert [r.info.run_id for r in found] == [final_id]
+
+    # a later driver (--resume) finds the cell and the trial's key by tags, not by name
+    second = _tracker(tmp_path)
+    second.parent_id = parent
+    assert second.start_cell("s", "glue/sst2", "s3delta", "0.01%") == cell
+    assert second.recorded("s")[final.text].run_id == final_id
+
+
+def test_the_shared_view_shows_cells_unnested_with_the_comparison_columns_first(
+    tmp_path: Path,
+) -> None:
+    from orchestrator.mlflow_links import VIEW_SEARCH
+
+    tracker = _tracker(tmp_path)
+    _parent(tracker, tmp_path)
+    cell = tracker.start_cell("s", "glue/sst2", "s3delta", "1%")
+    key = TrialKey("s", "glue/sst2", "s3delta", "1%", "final", 1)
+    trial = log_trial(tracker, key, CONFIG, _result(0.8, 0.7), [], 1, cell)
+    view = json.loads(
+        tracker.client.get_experiment(tracker.experiment_id).tags[
+            "mlflow.sharedViewState.s3delta-runs"
+        ]
+    )
+    assert view["columnOrder"][:4] == [
+        "metrics.`test_score_pct`",
+        "metrics.`diff_vs_random`",
+        "metrics.`diff_vs_random_ci_low`",
+        "metrics.`diff_vs_random_ci_high`",
+    ]
+    assert {"params.`task`", "params.`method`", "params.`budget`"} <= set(view["selectedColumns"])
+    # the view's search leaves the sweep run out, so its cells are the table's top rows
+    shown = tracker.client.search_runs([tracker.experiment_id], view["searchFilter"])
+    assert view["searchFilter"] == VIEW_SEARCH
+    assert {r.info.run_id for r in shown} == {cell, trial}
