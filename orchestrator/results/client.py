@@ -167,11 +167,14 @@ def results_table(trials: pd.DataFrame) -> pd.DataFrame:
     """Final-phase results per (task, method, budget) of a trials table: mean/std over seeds.
 
     Only FINISHED runs count (the latest one if a seed ran twice); ``n_failed``
-    says how many runs of the cell did not finish (failed, killed, still running).
+    says how many runs of the cell did not finish (failed, killed, still running); a
+    cell without any final run but with failed tuning trials is a row with 0 seeds and
+    those failures.
     Columns: task, method, budget, n_seeds, n_failed, test_score_mean/_std, each
     ``test_<metric>``'s mean/std, dev_score_mean, delta_params_mean,
     budget_params_mean. Std is the sample std (ddof=1); NaN with one seed.
     """
+    every_phase = trials
     trials = trials[trials["phase"] == "final"]
     keys = ["task", "method", "budget"]
     finished = _latest_finished(trials)
@@ -188,9 +191,13 @@ def results_table(trials: pd.DataFrame) -> pd.DataFrame:
         for column in ("dev_score", "delta_params", "budget_params"):
             row[f"{column}_mean"] = cell[column].mean() if column in cell else math.nan
         rows.append(row)
-    for key, count in failed.items():
-        if not any(tuple(r[k] for k in keys) == key for r in rows):
-            rows.append({**dict(zip(keys, key, strict=True)), "n_seeds": 0, "n_failed": count})
+    # a cell whose tuning failed has no final run at all: shown, with its failed trials
+    tuned_failed = every_phase[every_phase["status"] == "FAILED"].groupby(keys).size()
+    for counts in (failed, tuned_failed):
+        for key, count in counts.items():
+            if not any(tuple(r[k] for k in keys) == key for r in rows):
+                row = {**dict(zip(keys, key, strict=True)), "n_seeds": 0, "n_failed": count}
+                rows.append(row)
     frame = pd.DataFrame(rows)
     if frame.empty:
         return pd.DataFrame(columns=[*keys, "n_seeds", "n_failed", "test_score_mean"])
@@ -321,8 +328,9 @@ class Client:
         return trials_table(trial_row(run) for run in self._search(query))
 
     def results(self, sweep: str) -> pd.DataFrame:
-        """Final-phase results per (task, method, budget): mean/std over seeds (`results_table`)."""
-        return results_table(self.trials(sweep, phase="final"))
+        """Final-phase results per (task, method, budget): mean/std over seeds (`results_table`;
+        tuning runs are read too, so a cell whose tuning failed shows with its failures)."""
+        return results_table(self.trials(sweep, phase=None))
 
     def seed_scores(self, sweep: str) -> list[SeedScore]:
         """Each finished final run's test score with its test size and sizes (for `compare`)."""

@@ -9,6 +9,7 @@ ends with exactly one FINISHED run per key.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -62,6 +63,37 @@ def _cell_and_sweep(tracking_uri: str) -> dict[str, tuple[str, str]]:
     }
 
 
+def test_results_show_a_cell_whose_tuning_failed_with_its_failures() -> None:
+    import pandas as pd
+
+    from orchestrator.results.client import results_table
+
+    def row(method: str, phase: str, status: str, seed: int, score: float | None) -> dict:
+        return {
+            "task": "glue/sst2",
+            "method": method,
+            "budget": "1%",
+            "phase": phase,
+            "status": status,
+            "seed": seed,
+            "start_time": 0,
+            "test_score": score,
+            "dev_score": score,
+        }
+
+    trials = pd.DataFrame(
+        [
+            row("s3delta", "tune", "FAILED", 1, None),  # every tuning trial failed: no finals
+            row("s3delta", "tune", "FAILED", 1, None),
+            row("random", "tune", "FINISHED", 1, 0.8),
+            row("random", "final", "FINISHED", 1, 0.8),
+        ]
+    )
+    table = results_table(trials).set_index("method")
+    assert table.loc["s3delta", "n_seeds"] == 0 and table.loc["s3delta", "n_failed"] == 2
+    assert table.loc["random", "n_seeds"] == 1 and table.loc["random", "n_failed"] == 0
+
+
 @pytest.mark.slow
 @pytest.mark.e2e
 def test_a_trial_failed_on_a_data_error_is_retried_by_resume_once_fixed(
@@ -99,6 +131,15 @@ def test_a_trial_failed_on_a_data_error_is_retried_by_resume_once_fixed(
         "sweep": ("FAILED", "incomplete: 2 failed"),
     }
     assert "incomplete: 2 failed" in _runs_row(env)
+    raw = subprocess.run(
+        [str(VENV_BIN / "s3delta"), "results", NAME, "--raw", "--json", "--experiment", EXPERIMENT],
+        env={**env, "MLFLOW_TRACKING_URI": tracking_uri},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    (cell,) = json.loads(raw.stdout)  # the cell is shown, not left out
+    assert (cell["n_seeds"], cell["n_failed"]) == (0, 2), raw.stdout
 
     kept = ["run", str(sweep), "--resume", "--no-retry-failed"]
     rc, log = _run(kept, env, tmp_path / "kept.log")
