@@ -15,14 +15,16 @@ import json
 VIEW = "workflowType=machine_learning"
 # A saved runs-table view: MLflow 3 reads experiment tag `mlflow.sharedViewState.<key>`
 # (JSON) when the URL carries `viewStateShareKey=<key>` (and no search of its own). Ours
-# shows the cells at the top level (a search without the sweep run, whose children they
-# are: a run whose parent is not in the table is shown unnested) and puts the comparison
-# columns first (`columnOrder`): the test score in points, the paired difference to
-# random and its interval, then the dev scores, size, the run's params and structure.
-# MLflow 3.17 takes no expanded rows from a shared view (`runsExpanded` is dropped).
+# shows the cells at the top level and puts the comparison columns first (`columnOrder`):
+# the test score in points, the paired difference to random and its interval, then the
+# dev scores, size, the run's params and structure. MLflow 3.17 takes no expanded rows
+# from a shared view (`runsExpanded` is dropped), so the view searches the trial runs:
+# the UI adds the parent of each run found (one level: the cells, not the sweep run) and
+# shows a run whose parent is not in the table at the top level, with its children
+# folded under it.
 SHARED_VIEW_KEY = "s3delta-runs"
 SHARED_VIEW_TAG = f"mlflow.sharedViewState.{SHARED_VIEW_KEY}"
-VIEW_SEARCH = "tags.`s3delta.kind` != 'sweep'"
+VIEW_SEARCH = "tags.`s3delta.kind` = 'trial'"
 VIEW_METRICS = (
     "test_score_pct",
     "diff_vs_random",

@@ -1,6 +1,8 @@
 """Headless Chromium on a real `mlflow server` over a store the sweep tracker wrote:
-the experiment link opens the runs table (not MLflow 3's GenAI overview), a cell row
-shows its summary metrics, and a structure metric filters the runs.
+the experiment link opens the runs table (not MLflow 3's GenAI overview) with the named
+cell rows at the top level and the comparison columns first (test score in points, the
+paired difference and its interval, then task, method and budget), a cell row shows its
+summary metrics without expanding anything, and a structure metric filters the runs.
 
 Needs Debian's chromium + chromium-driver (scripts/install-browser.sh); skipped otherwise.
 Screenshots go to tests/orchestrator/screenshots/ for a human look.
@@ -186,17 +188,45 @@ def _open(driver: Any, server: str, tracker: SweepTracker, search: str = "") -> 
     driver.get(url)
 
 
+def _header_x(driver: Any, col_id: str) -> tuple[int, int]:
+    """Left and right edge (px) of a column's header; (-1, -1) when not shown."""
+    from selenium.webdriver.common.by import By
+
+    found = driver.find_elements(By.CSS_SELECTOR, f".ag-header-cell[col-id='{col_id}']")
+    shown = [h for h in found if h.is_displayed()]
+    if not shown:
+        return (-1, -1)
+    rect = shown[0].rect
+    return int(rect["x"]), int(rect["x"] + rect["width"])
+
+
 def test_the_experiment_link_opens_the_runs_table_with_summary_columns(
     browser: Any, server: str, store: tuple[str, SweepTracker]
 ) -> None:
     driver, tracker = browser, store[1]
     _open(driver, server, tracker)
-    wait_for(lambda: "9 matching runs" in _text(driver), 120, "the runs table (9 runs)")
+    # the view finds the 6 trials and shows their 2 cells as top rows (not the sweep run)
+    wait_for(lambda: "8 matching runs" in _text(driver), 120, "the runs table (8 runs)")
     body = _text(driver)
-    assert "live" in body  # the sweep run; its cells and trials fold under it
-    for column in ("best_dev_score", "test_score_mean", "diff_vs_random"):
+    assert "live" not in body.split("\n"), "the sweep run is shown"
+    for name in ("glue/sst2 · s3delta · 1%", "glue/sst2 · random · 1%"):
+        assert name in body, f"cell row {name} not shown"
+    for column in ("test_score_pct", "diff_vs_random", "task", "method", "budget"):
         assert column in body, f"column {column} not shown"
+    order = [
+        "metrics.`test_score_pct`",
+        "metrics.`diff_vs_random`",
+        "metrics.`diff_vs_random_ci_low`",
+        "metrics.`diff_vs_random_ci_high`",
+        "params.`task`",
+    ]
+    edges = [_header_x(driver, col) for col in order]
     driver.save_screenshot(str(SCREENSHOTS / "mlflow_experiment.png"))
+    assert all(left >= 0 for left, _ in edges), dict(zip(order, edges, strict=True))
+    lefts = [left for left, _ in edges]
+    assert lefts == sorted(lefts), dict(zip(order, edges, strict=True))  # comparison first
+    # the test score and the paired difference with its interval fit a 1,400 px window
+    assert edges[3][1] <= 1400, dict(zip(order, edges, strict=True))
 
 
 def test_a_cell_row_shows_its_summary_metrics(
@@ -205,14 +235,14 @@ def test_a_cell_row_shows_its_summary_metrics(
     driver, tracker = browser, store[1]
     _open(driver, server, tracker)  # (a filter in the URL would drop the shared columns)
     wait_for(lambda: "diff_vs_random" in _text(driver), 120, "the summary columns")
-    _expand(driver, str(tracker.parent_id))
-    cell = tracker.cell_ids[("glue/sst2", "s3delta", "1%")]
-    wait_for(lambda: "0.83" in _row_text(driver, cell), 60, "the s3delta cell row's metrics")
+    cell = tracker.cell_ids[("glue/sst2", "s3delta", "1%")]  # shown without expanding
+    wait_for(lambda: "83" in _row_text(driver, cell), 60, "the s3delta cell row's metrics")
     row = _row_text(driver, cell)
-    assert "glue/sst2 s3delta 1%" in row
-    # best dev 0.85, test 0.83 ± 0.01, s3delta - random = +3 points [0.516, 5.484], size 70
-    for value in ("0.85", "0.83", "0.01", "3", "0.51", "5.48", "70"):
+    assert "glue/sst2 · s3delta · 1%" in row
+    # in points: test 83 ± 1, s3delta - random = +3 [0.52, 5.48], best dev 85; size 70
+    for value in ("83", "3", "0.52", "5.48", "85", "70", "glue/sst2", "s3delta", "1%", "cell"):
         assert value in row, f"{value} not in the cell row: {row}"
+    assert "0.516" not in row and "2.48413" not in row  # read rounded
     driver.save_screenshot(str(SCREENSHOTS / "mlflow_cells.png"))
 
 
@@ -224,8 +254,8 @@ def test_a_structure_metric_filters_the_runs(
     # the three s3delta trials match; their cell run is shown to nest them
     wait_for(lambda: "4 matching runs" in _text(driver), 120, "3 trials and their cell")
     _expand(driver, tracker.cell_ids[("glue/sst2", "s3delta", "1%")])
-    wait_for(lambda: "final seed 3" in _text(driver), 60, "the s3delta trials")
+    wait_for(lambda: "seed 3 · final" in _text(driver), 60, "the s3delta trials")
     body = _text(driver)
-    assert "glue/sst2 s3delta 1% final seed 1" in body
-    assert "glue/sst2 random 1% final seed 1" not in body
+    assert "s3delta · 1% · seed 1 · final" in body
+    assert "random · 1% · seed 1 · final" not in body
     driver.save_screenshot(str(SCREENSHOTS / "mlflow_structure_filter.png"))

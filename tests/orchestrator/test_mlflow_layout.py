@@ -349,7 +349,9 @@ def test_the_shared_view_shows_cells_unnested_with_the_comparison_columns_first(
         "metrics.`diff_vs_random_ci_high`",
     ]
     assert {"params.`task`", "params.`method`", "params.`budget`"} <= set(view["selectedColumns"])
-    # the view's search leaves the sweep run out, so its cells are the table's top rows
+    # the view searches the trials: the UI adds their parents, the cells (not the sweep
+    # run), so the cells are the table's top rows (tests/orchestrator/test_mlflow_browser)
     shown = tracker.client.search_runs([tracker.experiment_id], view["searchFilter"])
     assert view["searchFilter"] == VIEW_SEARCH
-    assert {r.info.run_id for r in shown} == {cell, trial}
+    assert [r.info.run_id for r in shown] == [trial]
+    assert shown[0].data.tags["mlflow.parentRunId"] == cell
