@@ -48,14 +48,18 @@ def runs(
     """List sweeps (running, orphaned, finished, ...) and, with --gc, close orphaned records."""
     from orchestrator.runner import inventory  # MLflow: see the top
 
-    if home is not None and tracking_uri is None and not os.environ.get(paths.MLFLOW_URI_ENV):
-        tracking_uri = paths.sqlite_uri(home.expanduser().resolve() / "mlflow.db")
+    default_uri = None  # the home's own store, below a sweep's own (its file's)
+    if home is not None and not os.environ.get(paths.MLFLOW_URI_ENV):
+        default_uri = paths.sqlite_uri(home.expanduser().resolve() / "mlflow.db")
     try:
         places = (
-            _places_of_files(sweeps, tracking_uri, storage)
+            _places_of_files(sweeps, tracking_uri or default_uri, storage)
             if sweeps
             else inventory.home_places(
-                (home or paths.s3delta_home()).expanduser().resolve(), tracking_uri, storage
+                (home or paths.s3delta_home()).expanduser().resolve(),
+                tracking_uri,
+                storage,
+                default_uri,
             )
         )
     except paths.PathSettingError as error:

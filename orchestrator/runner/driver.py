@@ -35,7 +35,7 @@ from orchestrator.runner.progress import ProgressView, SweepProgress
 from orchestrator.runner.seed_pairs import SeedPair, SeedPairs
 from orchestrator.runner.settings import RunSettings
 from orchestrator.runner.summary import log_comparison, log_summaries
-from orchestrator.runner.tracking import SweepTracker
+from orchestrator.runner.tracking import INTERRUPTED, SweepTracker
 from orchestrator.sweep.config import SweepConfig
 from orchestrator.sweep.plan import Cell, Plan
 from workers.trial_types import TrialConfig
@@ -196,7 +196,8 @@ def run_sweep(
     recorded = tracker.recorded(sweep.sweep_name) if resume else {}
     own_connection = connection is None
     connection = connection or connect_ray(settings.address)
-    status = "FAILED"
+    status = "FAILED"  # the sweep run's end, and its s3delta.state
+    state: str | None = "failed"
     try:
         check_resources(connection, sweep.resources.cpus_per_trial, sweep.resources.gpus_per_trial)
         parent = tracker.find_parent(sweep.sweep_name) if resume else None
@@ -221,13 +222,14 @@ def run_sweep(
         log_summaries(tracker, sweep.sweep_name, close=True)
         log_comparison(tracker, sweep.sweep_name)
         status = failures.close_sweep_state(tracker, cells, outcome)  # incomplete: FAILED
+        state = None  # tagged by close_sweep_state: finished or incomplete
         return outcome
-    except KeyboardInterrupt:
-        status = "KILLED"
+    except KeyboardInterrupt:  # a stop signal: KILLED, interrupted (docs/cluster.md)
+        status, state = "KILLED", INTERRUPTED
         raise
     finally:
         if not fence.is_lost():  # a driver that lost its sweep writes nothing more
-            tracker.end_parent(status)
+            tracker.end_parent(status, state)
         if own_connection:
             disconnect_ray(connection)
 

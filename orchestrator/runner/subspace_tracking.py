@@ -54,6 +54,7 @@ class SubspaceTracker(MlflowWriter):
     def start_parent(self, sweep: str, sweep_yaml: Path, resume_id: str | None) -> str:
         if resume_id is not None:
             self.client.update_run(resume_id, status="RUNNING")
+            self.client.set_tag(resume_id, "s3delta.state", "running")  # not its last end's
             return resume_id
         run = self.client.create_run(
             self.experiment_id,
@@ -65,6 +66,9 @@ class SubspaceTracker(MlflowWriter):
         return run_id
 
     def end_parent(self, run_id: str, status: str) -> None:
+        """Close the sweep run; `s3delta.state` says how (KILLED: a stop signal)."""
+        state = {"FINISHED": "finished", "KILLED": "interrupted"}.get(status, "failed")
+        self.client.set_tag(run_id, "s3delta.state", state)
         self.client.set_terminated(run_id, status=status)
 
     def experiment_runs(self, parent_id: str) -> list[Any]:

@@ -57,6 +57,7 @@ LOCAL_TAG = "s3delta.local."
 # view itself is chosen by the URL, see `orchestrator.mlflow_links`)
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 INTERRUPTED = "interrupted"
+STATE_TAG = "s3delta.state"
 VERSIONED_PACKAGES = ("s3delta", "torch", "transformers", "ray", "optuna", "mlflow", "peft")
 
 
@@ -157,6 +158,7 @@ class SweepTracker(MlflowWriter):
         tags = {"s3delta.kind": "sweep", "s3delta.sweep": sweep, **extra_tags}
         tags.update({f"s3delta.version.{k}": v for k, v in package_versions().items()})
         tags["s3delta.git_commit"] = git_commit(Path(__file__).resolve().parent)
+        tags[STATE_TAG] = "running"  # a reopened run's earlier state (interrupted) goes
         if resume_id:
             self.client.update_run(resume_id, status="RUNNING")
             run_id = resume_id
@@ -185,17 +187,28 @@ class SweepTracker(MlflowWriter):
         self.parent_id = run_id
         return run_id
 
-    def end_parent(self, status: str) -> None:
-        """Close the parent run (FINISHED, FAILED or KILLED)."""
+    def end_parent(self, status: str, state: str | None = None) -> None:
+        """Close the parent run (FINISHED, FAILED or KILLED).
+
+        A driver that ends early (a stop signal: KILLED, an error: FAILED) closes its
+        trial and cell runs still RUNNING as FAILED tagged `s3delta.state=interrupted`
+        (`--resume` reruns and reopens them). ``state``: the parent's `s3delta.state`
+        (`interrupted` after a stop signal; None: as it is, e.g. the state
+        `failures.close_sweep_state` has set)."""
         for key, live in list(self.live.items()):  # trials still in flight (interrupted)
-            self.client.set_tag(live.run_id, "s3delta.state", INTERRUPTED)
+            self.client.set_tag(live.run_id, STATE_TAG, INTERRUPTED)
             self.client.set_terminated(live.run_id, status="FAILED")
             self._ended(live.run_id, "FAILED")
             del self.live[key]
         for run_id in self.cell_ids.values():
             if self.client.get_run(run_id).info.status == "RUNNING":
-                self.client.set_terminated(run_id, status=status)
+                ended = status if status == "FINISHED" else "FAILED"
+                if ended != "FINISHED":
+                    self.client.set_tag(run_id, STATE_TAG, INTERRUPTED)
+                self.client.set_terminated(run_id, status=ended)
         if self.parent_id is not None:
+            if state is not None:
+                self.client.set_tag(self.parent_id, STATE_TAG, state)
             self.client.set_terminated(self.parent_id, status=status)
 
     # -- cell runs --------------------------------------------------------------------
@@ -213,6 +226,8 @@ class SweepTracker(MlflowWriter):
         if earlier is not None:
             run_id = earlier.info.run_id
             self.client.update_run(run_id, status="RUNNING", name=run_name)
+            if earlier.data.tags.get(STATE_TAG) not in (None, "running"):
+                self.client.set_tag(run_id, STATE_TAG, "running")  # not its earlier end's
         else:
             tags = {
                 "s3delta.kind": "cell",
@@ -235,6 +250,8 @@ class SweepTracker(MlflowWriter):
         metrics = [m for m in (_metric(k, v, 0, stamp) for k, v in values.items()) if m]
         self._log_batches(run_id, metrics=metrics)
         if status is not None:
+            if status == "FINISHED":  # a cell missing seeds is then `failures.close_incomplete`'s
+                self.client.set_tag(run_id, STATE_TAG, "finished")
             self.client.set_terminated(run_id, status=status)
 
     def close_stale(self, sweep: str) -> int:
