@@ -259,3 +259,48 @@ def test_a_structure_metric_filters_the_runs(
     assert "s3delta · 1% · seed 1 · final" in body
     assert "random · 1% · seed 1 · final" not in body
     driver.save_screenshot(str(SCREENSHOTS / "mlflow_structure_filter.png"))
+
+
+def _sidebar_is_genai(driver: Any) -> bool:
+    """MLflow 3.17's GenAI sidebar lists "Judges"; the Model training one does not."""
+    return "Judges" in _text(driver).split("\n")
+
+
+def test_a_trials_page_opens_from_the_table_and_model_training_is_remembered(
+    browser: Any, server: str, store: tuple[str, SweepTracker]
+) -> None:
+    """What README (MLflow) says: a run opened from the table drops the link's
+    `workflowType` and shows GenAI; one click on "Model training" is remembered."""
+    from selenium.webdriver.common.by import By
+
+    driver, tracker = browser, store[1]
+    driver.get(server)  # a fresh choice: nothing remembered yet on the server's origin
+    driver.execute_script('localStorage.removeItem("mlflow.workflowType_v1")')
+    _open(driver, server, tracker)
+    cell = tracker.cell_ids[("glue/sst2", "s3delta", "1%")]
+    wait_for(lambda: _row_text(driver, cell), 120, "the s3delta cell row")
+    _expand(driver, cell)
+    key = TrialKey("live", "glue/sst2", "s3delta", "1%", "final", 2).text
+    found = tracker.client.search_runs([tracker.experiment_id], f"tags.`s3delta.key` = '{key}'")
+    trial = str(found[0].info.run_id)
+    link = f".ag-row[row-id='{trial}'] a[href*='{trial}']"
+    wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, link), 60, "the trial's link")
+    driver.find_elements(By.CSS_SELECTOR, link)[0].click()
+    wait_for(lambda: f"/runs/{trial}" in driver.current_url, 60, "the trial's page")
+    wait_for(lambda: "s3delta · 1% · seed 2 · final" in _text(driver), 60, "the trial's name")
+    driver.save_screenshot(str(SCREENSHOTS / "mlflow_trial_page.png"))
+    assert _sidebar_is_genai(driver), "MLflow now keeps Model training: update README"
+
+    switch = [
+        e
+        for e in driver.find_elements(By.XPATH, "//*[normalize-space(text())='Model training']")
+        if e.is_displayed()
+    ]
+    assert switch, "no 'Model training' switch"
+    switch[0].click()
+    stored = 'return localStorage.getItem("mlflow.workflowType_v1")'
+    wait_for(lambda: driver.execute_script(stored) == '"machine_learning"', 30, "the choice")
+    driver.get("about:blank")
+    driver.get(f"{server}/#/experiments/{tracker.experiment_id}/runs/{trial}")  # no parameter
+    wait_for(lambda: "s3delta · 1% · seed 2 · final" in _text(driver), 60, "the trial's page")
+    wait_for(lambda: not _sidebar_is_genai(driver), 30, "the Model training sidebar")
