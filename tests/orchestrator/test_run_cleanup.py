@@ -199,9 +199,9 @@ def test_sigterm_stops_the_driver_and_everything_it_started(
 ) -> None:
     name = "stopped"
     sweep, tracking_uri, env = _sweep(tmp_path, tiny_bert_dir, name)
-    run_dir = tmp_path / "home" / name
+    run_dir = tmp_path / "elsewhere" / name  # outside the home: `runs` finds it in MLflow
     log = tmp_path / "driver.log"
-    proc = start_cli(["run", str(sweep)], env, log)
+    proc = start_cli(["run", str(sweep), "--run-dir", str(run_dir)], env, log)
     try:
         _wait_for(lambda: _trial_started(run_dir), 300, "no trial started", log)
         time.sleep(2)
@@ -222,6 +222,40 @@ def test_sigterm_stops_the_driver_and_everything_it_started(
         study_name=f"{name}/glue/sst2/random/1%", storage=f"sqlite:///{run_dir / 'optuna.db'}"
     ).trials
     assert trial.state.name == "FAIL" and trial.user_attrs["s3delta.interrupted"] is True
+    # the sweep run KILLED and its cell FAILED, both tagged interrupted (docs/cluster.md)
+    states = _states(tracking_uri, name)
+    assert states["sweep"] == [("KILLED", "interrupted")], states
+    assert states["cell"] == [("FAILED", "interrupted")], states
+    assert ("FAILED", "interrupted") in states["trial"], states
+    # `runs` without the sweep file finds it through its sweep run, run dir and all
+    row = next(line for line in _cli(["runs"], env).stdout.splitlines() if line.startswith(name))
+    assert row.split()[1:4] == ["stopped", "KILLED", "0"] and row.split()[-1] == str(run_dir), row
+
+    resumed = _cli(["run", str(sweep), "--run-dir", str(run_dir), "--resume"], env)
+    assert resumed.returncode == 0, resumed.stderr[-4000:]
+    states = _states(tracking_uri, name)  # finished now: no stale interrupted tag
+    assert states["sweep"] == [("FINISHED", "finished")], states
+    assert states["cell"] == [("FINISHED", "finished")], states
+    assert set(states["trial"]) == {("FINISHED", "ok")}, states
+    keys = expected_keys(name, ["random"], ["1%"], seeds=[1, 2])
+    assert len(states["trial"]) == len(keys)  # the interrupted run was reused
+    row = next(line for line in _cli(["runs"], env).stdout.splitlines() if line.startswith(name))
+    assert row.split()[1:4] == ["finished", "FINISHED", "0"], row
+
+
+def _states(tracking_uri: str, name: str) -> dict[str, list[tuple[str, str]]]:
+    """Per kind (sweep, cell, trial), each run's status and `s3delta.state`."""
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri)
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    found: dict[str, list[tuple[str, str]]] = {"sweep": [], "cell": [], "trial": []}
+    for run in client.search_runs(
+        [experiment.experiment_id], f"tags.`s3delta.sweep` = '{name}'", max_results=1000
+    ):
+        kind = run.data.tags.get("s3delta.kind", "")
+        found.setdefault(kind, []).append((run.info.status, run.data.tags.get("s3delta.state", "")))
+    return found
 
 
 @pytest.mark.slow
