@@ -80,6 +80,9 @@ def runs(
             continue
         if not state.orphans:
             continue
+        if not state.place.run_dir.is_dir():  # found in MLflow: its lock file is elsewhere
+            typer.echo(f"gc {name}: left alone; its run dir {state.place.run_dir} is not here")
+            continue
         try:
             changed = inventory.collect(state.place)
         except inventory.SweepLockedError as error:  # a driver started meanwhile

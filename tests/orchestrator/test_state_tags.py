@@ -185,3 +185,28 @@ def test_a_subspace_sweep_run_says_how_it_ended(tmp_path: Path) -> None:
     assert _tags(uri, parent) == ("RUNNING", "running")
     tracker.end_parent(parent, "FINISHED")
     assert _tags(uri, parent) == ("FINISHED", "finished")
+
+
+def test_gc_leaves_a_sweep_whose_run_dir_is_not_on_this_machine(tmp_path: Path) -> None:
+    """Found only through its sweep run: its lock file is elsewhere, so --gc closes nothing."""
+    from mlflow.tracking import MlflowClient
+
+    home = tmp_path / "home"
+    home.mkdir()
+    uri = sqlite_uri(home / "mlflow.db")
+    away = Path("/nonexistent-s3delta") / "far"
+    client = MlflowClient(uri)
+    experiment_id = client.create_experiment("state-tags")
+    tags = {"s3delta.kind": "sweep", "s3delta.sweep": "far", "s3delta.run_dir": str(away)}
+    run_id = client.create_run(experiment_id, run_name="far", tags=tags).info.run_id
+    assert _rows(home)["far"][1:4] == ["orphaned", "RUNNING", "1"]
+    out = subprocess.run(
+        [str(VENV_BIN / "s3delta"), "runs", "--gc"],
+        env=service_env(S3DELTA_HOME=str(home)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert f"gc far: left alone; its run dir {away} is not here" in out.stdout, out.stdout
+    assert client.get_run(run_id).info.status == "RUNNING" and not away.exists()
