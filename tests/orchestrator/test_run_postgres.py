@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from test_run_support import (
     OPTUNA_SCHEMA,
     POSTGRES_URL,
     SHARED_DATA,
+    VENV_BIN,
     expected_keys,
     finished_by_key,
     mlflow_server,
@@ -84,6 +86,14 @@ def test_postgres_mlflow_store_and_optuna_storage(
             }
             assert studies == {f"{sweep_name}/glue/sst2/s3delta/1%": 1}
             assert not (tmp_path / "home" / sweep_name / "optuna.db").exists()
+            # `runs` without the sweep file reads the stores the sweep's own file names
+            # (its copy in the run dir) and its sweep run (issue 23, 6: was "not started")
+            listed = subprocess.run(
+                [str(VENV_BIN / "s3delta"), "runs"], env=env, capture_output=True, text=True
+            )
+            assert listed.returncode == 0, listed.stderr[-3000:]
+            row = next(r for r in listed.stdout.splitlines() if r.startswith(sweep_name))
+            assert row.split()[1:4] == ["finished", "FINISHED", "0"], listed.stdout
         finally:
             found = client.get_experiment_by_name(experiment)
             if found is not None:
