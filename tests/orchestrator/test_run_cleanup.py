@@ -292,7 +292,9 @@ def test_a_driver_killed_with_sigkill_leaves_no_process_and_gc_closes_its_record
 
     runs, trials = _open_records(tracking_uri, name, run_dir)
     interrupted = sum(line.startswith("MLflow trial run") for line in runs)
-    assert interrupted == 1 and len(runs) == 3, runs  # the sweep, its cell, the trial
+    # the sweep, its cell, the trials in flight: the tuning trial, or (when it ended
+    # before the kill, as on a loaded machine) one or both final seeds
+    assert interrupted in (1, 2) and len(runs) == 2 + interrupted, runs
     assert len(trials) <= 1  # the tuning trial, when the kill came while tuning
     listed = _cli(["runs"], env)
     assert listed.returncode == 0
@@ -304,15 +306,22 @@ def test_a_driver_killed_with_sigkill_leaves_no_process_and_gc_closes_its_record
     changes = [line for line in gc.stdout.splitlines() if line.startswith(f"gc {name}: ")]
     assert len(changes) == len(runs) + len(trials), gc.stdout
     assert any("sweep run" in c and "RUNNING -> KILLED" in c for c in changes)
-    assert sum("RUNNING -> FAILED" in c for c in changes) == 2
+    assert sum("RUNNING -> FAILED" in c for c in changes) == 1 + interrupted
     if trials:
         assert any("trial 0: RUNNING -> FAIL (interrupted)" in c for c in changes)
     assert _open_records(tracking_uri, name, run_dir) == ([], [])
     row = next(line for line in _cli(["runs"], env).stdout.splitlines() if line.startswith(name))
     assert row.split()[1:4] == ["stopped", "KILLED", "0"], row
+    states = _states(tracking_uri, name)
+    assert states["sweep"] == [("KILLED", "interrupted")], states
+    assert states["cell"] == [("FAILED", "interrupted")], states
 
     resumed = _cli(["run", str(sweep), "--resume"], env)
     assert resumed.returncode == 0, resumed.stderr[-4000:]
+    states = _states(tracking_uri, name)  # what --gc tagged interrupted is finished now
+    assert states["sweep"] == [("FINISHED", "finished")], states
+    assert states["cell"] == [("FINISHED", "finished")], states
+    assert set(states["trial"]) == {("FINISHED", "ok")}, states
     runs_after = trial_runs(tracking_uri, EXPERIMENT, name)
     keys = expected_keys(name, ["random"], ["1%"], seeds=[1, 2])
     assert finished_by_key(runs_after) == dict.fromkeys(keys, 1)
@@ -326,7 +335,8 @@ def test_a_driver_killed_with_sigkill_leaves_no_process_and_gc_closes_its_record
     attempts = [
         len(f.read_text().splitlines()) for f in (run_dir / "trials").glob("*/attempts.jsonl")
     ]
-    assert len(attempts) == len(keys) and sum(attempts) == len(keys) + 1  # rerun in its folder
+    # each interrupted trial rerun in its own folder
+    assert len(attempts) == len(keys) and sum(attempts) == len(keys) + interrupted
 
 
 # -- a cluster that cannot give the trial shape --------------------------------------------------
