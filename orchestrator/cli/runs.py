@@ -48,6 +48,9 @@ def runs(
     """List sweeps (running, orphaned, finished, ...) and, with --gc, close orphaned records."""
     from orchestrator.runner import inventory  # MLflow: see the top
 
+    # a sweep's MLflow server that is away: said in its row at once, not after minutes
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "10")
     default_uri = None  # the home's own store, below a sweep's own (its file's)
     if home is not None and not os.environ.get(paths.MLFLOW_URI_ENV):
         default_uri = paths.sqlite_uri(home.expanduser().resolve() / "mlflow.db")
@@ -71,10 +74,15 @@ def runs(
     states = [inventory.state_of(place) for place in places]
     for line in inventory.table(states):
         typer.echo(line)
+    for state in states:
+        if state.unreachable:
+            typer.echo(f"{state.place.name}: its stores cannot be read: {state.unreachable}")
     if not gc:
         return
     for state in states:
         name = state.place.name
+        if state.unreachable:
+            continue
         if state.state == "running":
             typer.echo(f"gc {name}: left alone, its driver runs ({state.driver})")
             continue

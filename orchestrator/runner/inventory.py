@@ -25,6 +25,7 @@ import yaml
 from mlflow.tracking import MlflowClient
 
 from orchestrator import locations, paths
+from orchestrator.paths import redact_url
 from orchestrator.results.query import quote
 from orchestrator.results.text import aligned
 from orchestrator.runner.db_lock import db_holder, guard_url, sweep_db_guard
@@ -58,9 +59,12 @@ class SweepState:
     sweep_run: str  # the newest sweep run's MLflow status, or "-" when none
     orphans: list[str] = field(default_factory=list)  # RUNNING records (lines)
     incomplete: str = ""  # "incomplete: N failed": it ended without every final seed
+    unreachable: str = ""  # why its stores could not be read, if so
 
     @property
     def state(self) -> str:
+        if self.unreachable:
+            return "unreachable"
         if self.driver:
             return "running"
         if self.orphans:
@@ -248,11 +252,19 @@ def _driver(place: SweepPlace) -> str | None:
 
 
 def state_of(place: SweepPlace) -> SweepState:
-    """Read the sweep's state; changes nothing."""
-    orphans = mlflow_orphans(place.tracking_uri, place.name, close=False)
-    orphans += optuna_orphans(place.storage_url, place.studies, close=False)
-    status, incomplete = _sweep_run_status(place)
-    return SweepState(place, _driver(place), status, orphans, incomplete)
+    """Read the sweep's state; changes nothing. A store that cannot be read (a server
+    away) makes the state `unreachable`, with the reason in `unreachable`."""
+    try:
+        orphans = mlflow_orphans(place.tracking_uri, place.name, close=False)
+        orphans += optuna_orphans(place.storage_url, place.studies, close=False)
+        status, incomplete = _sweep_run_status(place)
+        driver = _driver(place)
+    except Exception as error:  # one sweep's store away: the others still list
+        reason = str(error).strip().splitlines()[0][:200] if str(error).strip() else ""
+        state = SweepState(place, None, "-")
+        state.unreachable = redact_url(f"{type(error).__name__}: {reason}")
+        return state
+    return SweepState(place, driver, status, orphans, incomplete)
 
 
 def collect(place: SweepPlace) -> list[str]:

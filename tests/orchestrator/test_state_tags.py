@@ -210,3 +210,23 @@ def test_gc_leaves_a_sweep_whose_run_dir_is_not_on_this_machine(tmp_path: Path) 
     assert out.returncode == 0, out.stderr[-3000:]
     assert f"gc far: left alone; its run dir {away} is not here" in out.stdout, out.stdout
     assert client.get_run(run_id).info.status == "RUNNING" and not away.exists()
+
+
+def test_a_sweep_whose_mlflow_server_is_away_is_listed_unreachable(tmp_path: Path) -> None:
+    from test_run_support import free_port
+
+    home = tmp_path / "home"
+    away = f"mlflow:\n  tracking_uri: http://127.0.0.1:{free_port()}\n  experiment: x\n"
+    _run_dir(home / "away", "away", away)
+    _run_dir(home / "here", "here")
+    out = subprocess.run(
+        [str(VENV_BIN / "s3delta"), "runs"],
+        env=service_env(S3DELTA_HOME=str(home)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr[-3000:]
+    rows = {line.split()[0]: line.split() for line in out.stdout.splitlines()[1:3]}
+    assert rows["away"][1] == "unreachable" and rows["here"][1:3] == ["not", "started"], out.stdout
+    assert "away: its stores cannot be read: " in out.stdout, out.stdout
