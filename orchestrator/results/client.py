@@ -179,7 +179,10 @@ def results_table(trials: pd.DataFrame) -> pd.DataFrame:
     keys = ["task", "method", "budget"]
     finished = _latest_finished(trials)
     failed = trials[trials["status"] != "FINISHED"].groupby(keys).size()
-    score_columns = sorted(c for c in trials.columns if c.startswith("test_"))
+    # the *_pct metrics are rounded copies in points for MLflow's table, not scores
+    score_columns = sorted(
+        c for c in trials.columns if c.startswith("test_") and not c.endswith("_pct")
+    )
     rows = []
     for key, cell in finished.groupby(keys, sort=False):
         row: dict[str, Any] = dict(zip(keys, key, strict=True))

@@ -26,6 +26,7 @@ METHODS = ["s3delta", "uniform", "random-mask"]
 CLI = Path(sys.executable).parent / "s3delta"
 
 
+@pytest.mark.slow
 def test_uniform_and_random_mask_run_are_recorded_and_compared(
     tmp_path: Path, tiny_bert_dir: Path
 ) -> None:

@@ -46,7 +46,7 @@ def _run(tmp_path: Path, model: Path, name: str, n_max: int, margin: float):
     )
     by_method = {c.data.tags["s3delta.method"]: c for c in cells}
     results = {}
-    for form in ("--json", None):
+    for form in ("--json", None, "--raw"):
         args = [
             str(CLI),
             "results",
@@ -82,6 +82,8 @@ def test_seeds_are_added_in_pairs_up_to_max(tmp_path: Path, tiny_bert_dir: Path)
     assert (row["verdict"], row["seeds_used"]) == (tags["s3delta.seeds_verdict"], 5)
     assert row["seq_ci_low"] == pytest.approx(metrics["seeds_ci_low"])
     assert f"seeds until decided: {row['verdict']} after 5 seeds" in results["text"]
+    # the readable *_pct copies MLflow's table shows are not scores of their own
+    assert "score_pct" not in results["--raw"] and "accuracy %" in results["--raw"]
 
 
 @pytest.mark.slow
