@@ -308,15 +308,11 @@ def summarise() -> dict[str, Any]:
             lines.append(f"| {label} | {len(devs)} | {mean:.2f} |")
     for r in (r for r in rows if r["stage"] in ("diag", "pilot") and r["search_along"]):
         out["diag"].append({"key": r["key"], "along": r["search_along"]})
-    diag = [r for r in rows if r["stage"] == "diag"]
-    if diag:
-        lines += ["", "## Gate diagnostics along the long search (diag stage)", ""]
-        lines += [
-            "| structure updates | dev (supernet) | dev (discrete) | gap | share p>0.5 | "
-            "entropy | top p |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for point in diag[0]["search_along"]:
+    for r in (r for r in rows if r["stage"] in ("diag", "pilot") and r["search_along"]):
+        lines += ["", f"## Gate diagnostics along the search: {r['key']}", ""]
+        lines += ["| structure updates | dev (supernet) | dev (discrete) | gap | share p>0.5 | "
+                  "entropy | top p |", "|---|---|---|---|---|---|---|"]  # fmt: skip
+        for point in r["search_along"]:
             lines.append(
                 f"| {point['structure_updates']:.0f} | {100 * point['dev_score']:.1f} | "
                 f"{100 * point.get('discrete_dev_score', float('nan')):.1f} | "
