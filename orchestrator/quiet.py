@@ -7,6 +7,7 @@ ANSI codes. s3delta's own progress (the sweep table, `s3delta trial` bars) is un
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 
@@ -32,3 +33,24 @@ def quiet_libraries() -> None:
         from huggingface_hub.utils import disable_progress_bars
 
         disable_progress_bars()
+
+
+class _DropStartingWith(logging.Filter):
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self.prefix = prefix
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.getMessage()).startswith(self.prefix)
+
+
+def quiet_startup_logs() -> None:
+    """Drop the lines every command would print and no user acts on: MLflow's INFO lines
+    while it creates or migrates a SQLite store, and Ray's notice that the embedded,
+    loopback-only cluster uses token authentication (its default; the warning that a
+    cluster runs *without* authentication still shows)."""
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
+    ray_auth = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    if not any(isinstance(f, _DropStartingWith) for f in ray_auth.filters):
+        ray_auth.addFilter(_DropStartingWith("Token authentication is enabled"))

@@ -63,4 +63,7 @@ for _name in _COMMAND_MODULES:
 
 def main() -> None:
     """Console-script entry point."""
+    from orchestrator.quiet import quiet_startup_logs
+
+    quiet_startup_logs()
     app()
