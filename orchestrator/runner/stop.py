@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from types import FrameType
 from typing import Any
 
-from orchestrator.runner.store_retry import stop_now
+from orchestrator.runner.store_retry import stop_now, wait_again
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 
@@ -46,6 +46,7 @@ def stop_on_signals() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    wait_again()  # an earlier driver of this process may have been stopped
     previous: dict[signal.Signals, Any] = {sig: signal.getsignal(sig) for sig in SIGNALS}
     received: list[int] = []
 

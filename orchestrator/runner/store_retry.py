@@ -68,14 +68,30 @@ _METHODS = (
 
 
 _stopping = False
+_STOP_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5"}
+_env_before: dict[str, str | None] = {}
 
 
 def stop_now() -> None:
     """A stop signal came: no more waiting for stores (see the module text)."""
     global _stopping
     _stopping = True
-    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
-    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = "5"
+    for name, value in _STOP_ENV.items():
+        _env_before.setdefault(name, os.environ.get(name))
+        os.environ[name] = value
+
+
+def wait_again() -> None:
+    """A new driver starts in this process (the Python API may run several): stores are
+    waited for again, with MLflow's own settings as they were before the stop."""
+    global _stopping
+    _stopping = False
+    for name, value in _env_before.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    _env_before.clear()
 
 
 class StoreUnreachableError(RuntimeError):

@@ -37,8 +37,12 @@ EXPERIMENT = "e2e-store-outage"
 def test_an_mlflow_call_is_retried_while_the_server_is_away_and_said(
     capfd: pytest.CaptureFixture[str],
 ) -> None:
-    from orchestrator.runner.store_retry import retrying
+    from orchestrator.runner.store_retry import retrying, stop_now, wait_again
 
+    # a stopped driver earlier in this process (test_run_cleanup signals itself) no
+    # longer leaves the retries off: the next driver, or wait_again, turns them back on
+    stop_now()
+    wait_again()
     calls = []
 
     def flaky() -> str:
