@@ -44,7 +44,11 @@ class SeedPair:
 
     def settled(self) -> bool:
         idle = all(c.final_started and not c.queue and not c.running for c in self.cells)
-        return idle and (self.last is None or self.last.next_seed is None)
+        if not idle:
+            return False
+        wanted = None if self.last is None else self.last.next_seed
+        # a wanted seed both cells already ran (one of them failed it) will never come
+        return wanted is None or all(wanted in c.seeds for c in self.cells)
 
 
 class SeedPairs:
