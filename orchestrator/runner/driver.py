@@ -9,6 +9,7 @@ driver that dies in between is repaired on `--resume` from the MLflow record).
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import shutil
@@ -23,6 +24,7 @@ from orchestrator.runner import failures, fence
 from orchestrator.runner import study as studies
 from orchestrator.runner.cell import CellRunner, Job, trial_dir
 from orchestrator.runner.cluster import RayConnection, check_resources, connect_ray, disconnect_ray
+from orchestrator.runner.env_faults import trial_found_disk_full
 from orchestrator.runner.executor import ATTEMPTS_FILE, start_hub, submit_trial
 from orchestrator.runner.keys import TrialKey, study_name
 from orchestrator.runner.outcome import (
@@ -345,6 +347,11 @@ class _Loop:
             outcome: TrialOutcome = ray.get(ref)
         except Exception as error:  # worker lost beyond max_retries, or a Ray error
             outcome = TrialOutcome.failed(f"{type(error).__name__}: {error}")
+        folder = job.config.output_dir
+        if outcome.status == "failed" and trial_found_disk_full(outcome.error, folder):
+            # a machine fault, not a failed trial: end the sweep (exit 4, env_faults.py);
+            # the trial's run is closed as interrupted (or left for `--resume` / `runs --gc`)
+            raise OSError(errno.ENOSPC, f"No space left on device (trial {job.key.text})", folder)
         self._relay_events()
         run_id = self.tracker.finish_trial(
             job.key, job.config, outcome, job.events, _attempts(job.config)

@@ -21,6 +21,7 @@ EXIT_ENVIRONMENT = 4  # mirrored in orchestrator.cli.exit_codes
 _FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
 _FULL_TEXTS = ("database or disk is full", "no space left on device", "disk quota exceeded")
 LOW_FREE_BYTES = 8 * 1024 * 1024
+FULL_FREE_BYTES = 1024 * 1024  # a trial that failed with less free: the disk was full
 
 
 class EnvironmentFault(RuntimeError):
@@ -75,6 +76,20 @@ def _size(n: int) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024  # type: ignore[assignment]
     return f"{n} B"
+
+
+def trial_found_disk_full(error_text: str | None, folder: str | None) -> bool:
+    """Whether a trial's failure is the disk under its folder filling up: its error says
+    so ("No space left on device", errno 28, also as a Ray task error's text), or it failed
+    with (almost) no byte left there; torch.save's words for it are only "unexpected pos"
+    or "file write failed"."""
+    text = (error_text or "").lower()
+    if any(t in text for t in _FULL_TEXTS) or "[errno 28]" in text:
+        return True
+    if not folder:
+        return False
+    free = _free(Path(folder))
+    return free is not None and free < FULL_FREE_BYTES
 
 
 def sqlite_file(url: str | None) -> Path | None:

@@ -2,13 +2,16 @@
 fix, with exit 4; after space is freed, `--resume` runs the sweep.
 
 On small tmpfs mounts, filled to the last byte: the whole home (MLflow store and run
-dir), then only the run dir. Skipped where mounting is not allowed.
+dir), then only the run dir, both full at start; then a run dir that fills up during the
+sweep, once its first trial has finished. Skipped where mounting is not allowed.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +28,11 @@ from test_run_support import (
     trial_runs,
 )
 
-from orchestrator.runner.env_faults import disk_full_line, environment_fault
+from orchestrator.runner.env_faults import (
+    disk_full_line,
+    environment_fault,
+    trial_found_disk_full,
+)
 
 EXPERIMENT = "e2e-disk-full"
 
@@ -60,13 +67,20 @@ def test_a_full_disk_anywhere_in_the_chain_is_one_line_naming_the_place(tmp_path
     assert environment_fault(ValueError("a bug"), places) is None
 
 
+def test_a_trial_that_found_the_disk_full_is_told_from_a_failed_trial(tmp_path: Path) -> None:
+    ray_text = "RayTaskError(OSError): ray::trial() OSError: [Errno 28] No space left on device"
+    assert trial_found_disk_full(ray_text, None)
+    assert trial_found_disk_full("OSError: [Errno 28] something", str(tmp_path))
+    assert not trial_found_disk_full("ValueError: a bug in the data", str(tmp_path))
+    assert not trial_found_disk_full("ValueError: a bug in the data", None)
+
+
 # -- real drivers on full disks -------------------------------------------------------------------
-@pytest.fixture
-def tmpfs(tmp_path: Path) -> Iterator[Path]:
+def _mount(tmp_path: Path, size: str) -> Iterator[Path]:
     mount = tmp_path / f"tmpfs-{uuid.uuid4().hex[:6]}"
     mount.mkdir()
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True
     )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
@@ -74,6 +88,17 @@ def tmpfs(tmp_path: Path) -> Iterator[Path]:
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+@pytest.fixture
+def tmpfs(tmp_path: Path) -> Iterator[Path]:
+    yield from _mount(tmp_path, "4m")
+
+
+@pytest.fixture
+def roomy_tmpfs(tmp_path: Path) -> Iterator[Path]:
+    """Room for a few trials' checkpoints, until it is filled."""
+    yield from _mount(tmp_path, "64m")
 
 
 def _fill(folder: Path) -> Path:
@@ -101,7 +126,15 @@ def _run(args: list[str], env: dict[str, str], log: Path) -> tuple[int, str]:
     return rc, log.read_text()
 
 
-def _sweep(tmp_path: Path, model: Path, name: str, tracking_uri: str) -> Path:
+def _sweep(
+    tmp_path: Path,
+    model: Path,
+    name: str,
+    tracking_uri: str,
+    steps: int = 10,
+    trials: int = 1,
+    storage: str | None = None,
+) -> Path:
     return render_sweep(
         "tiny_tuned.yaml",
         tmp_path,
@@ -110,9 +143,9 @@ def _sweep(tmp_path: Path, model: Path, name: str, tracking_uri: str) -> Path:
         data=SHARED_DATA,
         mlflow=tracking_uri,
         experiment=EXPERIMENT,
-        steps=10,
-        trials=1,
-        storage=None,
+        steps=steps,
+        trials=trials,
+        storage=storage,
     )
 
 
@@ -173,3 +206,67 @@ def test_a_full_run_dir_ends_the_driver_in_one_line(
     assert finished_by_key(trial_runs(tracking_uri, EXPERIMENT, "fullrun")) == dict.fromkeys(
         keys, 1
     )
+
+
+def _attempts(run_dir: Path) -> list[Path]:
+    return list(run_dir.rglob("attempts.jsonl")) if run_dir.exists() else []
+
+
+def _whole_files(folder: Path) -> None:
+    """Nothing half-written: every JSON file parses, every JSONL line too."""
+    for path in folder.rglob("*.json"):
+        json.loads(path.read_text())
+    for path in folder.rglob("*.jsonl"):
+        for line in path.read_text().splitlines():
+            json.loads(line)
+
+
+@pytest.mark.slow
+@pytest.mark.e2e
+def test_a_run_dir_that_fills_up_during_the_sweep_ends_the_driver_in_one_line(
+    tmp_path: Path, tiny_bert_dir: Path, roomy_tmpfs: Path
+) -> None:
+    home = tmp_path / "home"
+    tracking_uri = f"sqlite:///{home / 'mlflow.db'}"
+    # the Optuna study off the full disk: only the trial (and the driver's trial folders)
+    # can see it fill
+    storage = f"sqlite:///{home / 'optuna.db'}"
+    sweep = _sweep(tmp_path, tiny_bert_dir, "fillrun", tracking_uri, 60, 3, storage)
+    run_dir = roomy_tmpfs / "run"
+    env = service_env(S3DELTA_HOME=str(home))
+    args = ["run", str(sweep), "--run-dir", str(run_dir)]
+    log = tmp_path / "full.log"
+    proc = start_cli(args, env, log)
+    try:
+        deadline = time.monotonic() + 300
+        # the first trial has finished and the second has started: the trial, not the
+        # driver, is the first to find the disk full
+        while "tune trial 0:" not in log.read_text() or len(_attempts(run_dir)) < 2:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.1)
+        filler = _fill(roomy_tmpfs)
+        rc = proc.wait(timeout=300)
+    finally:
+        stop_session(proc, grace_s=5)
+    text = log.read_text()
+    assert rc == 4, text[-3000:]
+    line = _one_line(text, f"run dir {run_dir}")
+    assert "--run-dir" in line, line
+    assert "tune trial 0: dev" in text, text[-3000:]
+    assert "FAILED" not in text, text[-3000:]  # a machine fault, not a failed trial
+    runs = trial_runs(tracking_uri, EXPERIMENT, "fillrun")
+    # the trial cut short was closed as interrupted (a driver's fault), not a failed trial
+    states = {r.data.tags["s3delta.key"]: r.data.tags.get("s3delta.state") for r in runs}
+    assert sorted(states.values()) == ["interrupted", "ok"], states
+
+    filler.unlink()  # space freed: the documented recovery
+    _whole_files(run_dir)
+    rc, text = _run([*args, "--resume"], env, tmp_path / "resume.log")
+    assert rc == 0, text[-3000:]
+    assert "Traceback" not in text, text[-3000:]
+    keys = expected_keys("fillrun", ["random"], ["1%"], seeds=[1], tune_trials=3)
+    runs = trial_runs(tracking_uri, EXPERIMENT, "fillrun")
+    assert finished_by_key(runs) == dict.fromkeys(keys, 1)
+    assert not [r for r in runs if r.info.status == "RUNNING"]
+    _whole_files(run_dir)
