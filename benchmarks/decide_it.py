@@ -319,6 +319,12 @@ def summarise() -> dict[str, Any]:
                 f"{100 * point.get('discretisation_gap', float('nan')):+.1f} | "
                 f"{point['share_p_gt_half']:.2f} | {point['entropy']:.2f} | {point['top_p']:.2f} |"
             )
+    done_keys = {r["key"] for r in rows}
+    for stage in ("diag", "pilot"):
+        cells = grid(stage)
+        left = [key(c) for c in cells if key(c) not in done_keys]
+        lines.append(f"- stage {stage}: {len(cells) - len(left)} of {len(cells)} trials done")
+    lines.append("- resume with: python benchmarks/decide_it.py --stage diag --stage pilot")
     lines += ["", f"{len(rows)} trials; CPU hours {sum(r['cpu_s'] or 0 for r in rows) / 3600:.1f}"]
     (RESULTS / f"{NAME}.json").write_text(json.dumps(out, indent=1, default=str) + "\n")
     (RESULTS / f"{NAME}.md").write_text("\n".join(lines) + "\n")
