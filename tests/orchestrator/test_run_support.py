@@ -103,10 +103,11 @@ def wait_http(url: str, timeout_s: float, proc: subprocess.Popen[Any], log: Path
     raise TimeoutError(f"{url} not up after {timeout_s}s:\n{log.read_text()[-3000:]}")
 
 
-@contextmanager
-def mlflow_server(backend_uri: str, artifacts: Path, log: Path) -> Iterator[str]:
-    """A real `mlflow server` (one worker, job execution off) on a free loopback port."""
-    port = free_port()
+def start_mlflow_server(
+    port: int, backend_uri: str, artifacts: Path, log: Path, timeout_s: float = 120
+) -> subprocess.Popen[Any]:
+    """A real `mlflow server` (one worker) on ``port``, once it answers; its output is
+    appended to ``log`` (a restart on the same port keeps the earlier lines)."""
     cmd = [
         str(VENV_BIN / "mlflow"),
         "server",
@@ -121,12 +122,25 @@ def mlflow_server(backend_uri: str, artifacts: Path, log: Path) -> Iterator[str]
         "--workers",
         "1",
     ]
-    with open(log, "w") as out:
+    with open(log, "a") as out:
         proc = subprocess.Popen(
             cmd, env=service_env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
-        wait_http(f"http://127.0.0.1:{port}/health", 120, proc, log)
+        wait_http(f"http://127.0.0.1:{port}/health", timeout_s, proc, log)
+    except BaseException:
+        stop_session(proc)
+        raise
+    return proc
+
+
+@contextmanager
+def mlflow_server(backend_uri: str, artifacts: Path, log: Path) -> Iterator[str]:
+    """A real `mlflow server` (one worker) on a free loopback port, for a `with` block."""
+    port = free_port()
+    log.write_text("")
+    proc = start_mlflow_server(port, backend_uri, artifacts, log)
+    try:
         yield f"http://127.0.0.1:{port}"
     finally:
         stop_session(proc)

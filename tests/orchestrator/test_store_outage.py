@@ -19,16 +19,15 @@ from typing import Any
 import pytest
 from test_run_support import (
     SHARED_DATA,
-    VENV_BIN,
     expected_keys,
     finished_by_key,
     free_port,
     render_sweep,
     service_env,
     start_cli,
+    start_mlflow_server,
     stop_session,
     trial_runs,
-    wait_http,
 )
 
 EXPERIMENT = "e2e-store-outage"
@@ -67,26 +66,7 @@ def test_an_mlflow_call_is_retried_while_the_server_is_away_and_said(
 
 
 def _server(port: int, backend: str, artifacts: Path, log: Path) -> subprocess.Popen[Any]:
-    cmd = [
-        str(VENV_BIN / "mlflow"),
-        "server",
-        "--backend-store-uri",
-        backend,
-        "--artifacts-destination",
-        str(artifacts),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-    ]
-    with open(log, "a") as out:
-        proc = subprocess.Popen(
-            cmd, env=service_env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    wait_http(f"http://127.0.0.1:{port}/health", 180, proc, log)
-    return proc
+    return start_mlflow_server(port, backend, artifacts, log, timeout_s=180)
 
 
 def _wait(predicate, timeout_s: float, what: str, log: Path) -> None:
