@@ -21,7 +21,8 @@ on half of train: 5,110 on SST-2 (5 epochs, batch 32, 65,349 train) and 2,010 on
 Here: at least a third of that, i.e. 1,700 structure updates on SST-2 and 670 on CoLA
 (CoLA uses 1,000 so fine-tuning has time to learn it), with a retrain as long, batch 16.
 
-    python benchmarks/decide_it.py --stage diag --stage pilot --parallel 2   # run / resume
+    python benchmarks/decide_it.py --stage all --parallel 2   # run / resume everything
+    python benchmarks/decide_it.py --stage pilot               # or one stage
     python benchmarks/decide_it.py --summarise                               # decide_it.json
 """
 
@@ -72,10 +73,24 @@ TASKS: dict[str, dict[str, Any]] = {
         eval_every=100,
     ),
 }
-# random-mask's learning rate: candidates in the pilot, the winner on pilot dev in MAIN
+# random-mask's learning rate: candidates in the pilot; the main stages use the one with the
+# highest mean pilot dev score over both pilot seeds (ties: the smaller lr), a rule fixed
+# before the pilot finished, on dev only (`chosen_mask_lr`)
 MASK_LRS = (3e-3, 1e-2, 3e-2)
-# chosen on pilot dev (summarise prints the pilot table); None until the pilot has run
-MASK_LR: float | None = None
+PILOT_SEEDS = (1001, 1002)
+
+
+def chosen_mask_lr(rows: list[dict[str, Any]]) -> float | None:
+    """random-mask's lr for the main stages, or None while a pilot random-mask trial is
+    missing."""
+    devs: dict[float, list[float]] = {lr: [] for lr in MASK_LRS}
+    for r in rows:
+        lr = r["settings"].get("delta_lr")
+        if r["stage"] == "pilot" and r["method"] == "random-mask" and lr in devs:
+            devs[lr].append(r["dev_score"])
+    if any(len(v) < len(PILOT_SEEDS) for v in devs.values()):
+        return None
+    return max(MASK_LRS, key=lambda lr: (sum(devs[lr]) / len(devs[lr]), -lr))
 
 
 def _cell(stage: str, task: str, method: str, budget: str, seed: int, **settings: Any) -> dict:
@@ -105,34 +120,45 @@ def grid(stage: str) -> list[dict[str, Any]]:
             )
         ]
     if stage == "pilot":
-        cells = []
-        for seed in (1001, 1002):
-            for method in ("s3delta", "random", "uniform"):
-                cells.append(_cell("pilot", "glue/sst2", method, "0.01%", seed))
-            for lr in MASK_LRS:
-                cells.append(_cell("pilot", "glue/sst2", "random-mask", "0.01%", seed, delta_lr=lr))
+        # the long s3delta trials first and the random-mask ones early, so the lr rule can
+        # be applied as soon as possible and no worker idles behind one long trial
+        cells = [_cell("pilot", "glue/sst2", "s3delta", "0.01%", s) for s in PILOT_SEEDS]
+        cells += [
+            _cell("pilot", "glue/sst2", "random-mask", "0.01%", s, delta_lr=lr)
+            for s in PILOT_SEEDS
+            for lr in MASK_LRS
+        ]
+        cells += [
+            _cell("pilot", "glue/sst2", m, "0.01%", s)
+            for s in PILOT_SEEDS
+            for m in ("random", "uniform")
+        ]
         return cells
     if stage in ("sst2", "cola"):
-        if MASK_LR is None:
-            raise SystemExit(f"--stage {stage}: set MASK_LR from the pilot first (--summarise)")
+        mask_lr = chosen_mask_lr(read_rows(RESULTS / f"{NAME}.jsonl"))
+        if mask_lr is None:
+            raise SystemExit(f"--stage {stage}: the pilot's random-mask trials must finish first")
         task, budgets, seeds = (
             ("glue/sst2", ("0.01%", "0.002%"), range(1, 11))
             if stage == "sst2"
             else ("glue/cola", ("0.01%",), range(1, 9))
         )
-        return [
+        cells = [
             _cell(
                 stage,
                 task,
                 method,
                 budget,
                 seed,
-                **({"delta_lr": MASK_LR} if method == "random-mask" else {}),
+                **({"delta_lr": mask_lr} if method == "random-mask" else {}),
             )
             for seed in seeds
             for budget in budgets
             for method in METHODS
         ]
+        if stage == "cola":  # the check that the task is learnable at this length
+            cells.insert(0, _cell(stage, task, "finetune", "0.01%", 1))
+        return cells
     raise SystemExit(f"--stage {stage!r}: use diag, pilot, sst2 or cola")
 
 
@@ -224,7 +250,16 @@ def _line(row: dict[str, Any]) -> str:
     )
 
 
+# `--stage all`: the whole queue in one process, each group planned when the one before has
+# finished (the main stages need the pilot's lr); the diag's long search runs beside SST-2
+QUEUE = (("pilot",), ("diag", "sst2"), ("cola",))
+
+
 def run(stages: list[str], parallel: int) -> None:
+    if stages == ["all"]:
+        for group in QUEUE:
+            run(list(group), parallel)
+        return
     cells = [c for stage in stages for c in grid(stage)]
     path = RESULTS / f"{NAME}.jsonl"
     done = {r["key"] for r in read_rows(path)}
@@ -320,11 +355,20 @@ def summarise() -> dict[str, Any]:
                 f"{point['share_p_gt_half']:.2f} | {point['entropy']:.2f} | {point['top_p']:.2f} |"
             )
     done_keys = {r["key"] for r in rows}
-    for stage in ("diag", "pilot"):
+    lines += ["", "## Progress", ""]
+    mask_lr = chosen_mask_lr(rows)
+    lines.append(
+        f"- random-mask lr for the main stages (best mean pilot dev): {mask_lr:g}"
+        if mask_lr
+        else "- random-mask lr: not chosen yet (pilot random-mask trials missing)"
+    )
+    for stage in ("pilot", "diag", "sst2", "cola"):
+        if stage in ("sst2", "cola") and mask_lr is None:
+            continue
         cells = grid(stage)
         left = [key(c) for c in cells if key(c) not in done_keys]
         lines.append(f"- stage {stage}: {len(cells) - len(left)} of {len(cells)} trials done")
-    lines.append("- resume with: python benchmarks/decide_it.py --stage diag --stage pilot")
+    lines.append("- resume with: python benchmarks/decide_it.py --stage all")
     lines += ["", f"{len(rows)} trials; CPU hours {sum(r['cpu_s'] or 0 for r in rows) / 3600:.1f}"]
     (RESULTS / f"{NAME}.json").write_text(json.dumps(out, indent=1, default=str) + "\n")
     (RESULTS / f"{NAME}.md").write_text("\n".join(lines) + "\n")
@@ -334,14 +378,14 @@ def summarise() -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--stage", action="append", default=[], help="diag, pilot, sst2, cola")
+    parser.add_argument("--stage", action="append", default=[], help="all, diag, pilot, sst2, cola")
     parser.add_argument("--parallel", type=int, default=2)
     parser.add_argument("--summarise", action="store_true")
     args = parser.parse_args()
     if args.summarise:
         summarise()
         return
-    run(args.stage or ["diag", "pilot"], args.parallel)
+    run(args.stage or ["all"], args.parallel)
 
 
 if __name__ == "__main__":
