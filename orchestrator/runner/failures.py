@@ -15,12 +15,38 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from orchestrator.runner.outcome import RecordedTrial
+    from mlflow import MlflowClient
 
-CellRunner = Any  # orchestrator.runner.cell.CellRunner (which imports this module)
+    from orchestrator.runner.keys import Phase, TrialKey
+    from orchestrator.runner.outcome import RecordedTrial, SweepOutcome
+    from orchestrator.sweep.plan import Cell
+
+
+class CellRunner(Protocol):
+    """What this module reads of a cell's runner (`orchestrator.runner.cell.CellRunner`,
+    which imports this module: a protocol here instead of an import circle)."""
+
+    cell: Cell
+    run_id: str | None
+    recorded: dict[str, RecordedTrial]
+
+    @property
+    def finished(self) -> bool: ...
+
+    @property
+    def seeds(self) -> tuple[int, ...]: ...
+
+    def key(self, phase: Phase, index: int) -> TrialKey: ...
+
+
+class Tracker(Protocol):
+    """The MLflow writer of a sweep (`orchestrator.runner.writer.MlflowWriter`)."""
+
+    client: MlflowClient
+    parent_id: str | None
 
 INTERRUPTED = "interrupted"  # as orchestrator.runner.tracking / orphans
 RETRIED_ERROR_TAG = "s3delta.retried_error"
@@ -44,7 +70,7 @@ def incomplete_state(n_failed: int) -> str:
     return f"{INCOMPLETE}: {n_failed} failed"
 
 
-def reopen_failed(client: Any, storage_url: str, sweep: str, names: Iterable[str]) -> list[str]:
+def reopen_failed(client: MlflowClient, storage_url: str, sweep: str, names: Iterable[str]) -> list[str]:
     """Make this sweep's failed trials rerun on this `--resume`; their keys.
 
     ``client``: an MlflowClient on the sweep's tracking store. Runs closed as interrupted
@@ -120,7 +146,7 @@ def failed_in_cell(
 def missing_seeds(cell: CellRunner) -> list[int]:
     """Final seeds of a finished cell without a FINISHED run."""
     done = cell.recorded
-    seeds = getattr(cell, "seeds", cell.cell.seeds)  # with seeds added until decided
+    seeds = cell.seeds  # with seeds added until decided
     return [
         seed
         for seed in seeds
@@ -129,7 +155,7 @@ def missing_seeds(cell: CellRunner) -> list[int]:
 
 
 def close_incomplete(
-    tracker: Any,
+    tracker: Tracker,
     cells: Iterable[CellRunner],
     recorded: dict[str, RecordedTrial],
     failed_now: Iterable[str],
@@ -149,7 +175,9 @@ def close_incomplete(
     return n_cells, n_failed
 
 
-def reopen_failed_cells(tracker: Any, storage_url: str, sweep: str, cells: Iterable[Any]) -> int:
+def reopen_failed_cells(
+    tracker: Tracker, storage_url: str, sweep: str, cells: Iterable[Cell]
+) -> int:
     """`reopen_failed` over a plan's cells, said in one line; how many trials it reopened."""
     import sys
 
@@ -167,7 +195,9 @@ def reopen_failed_cells(tracker: Any, storage_url: str, sweep: str, cells: Itera
     return len(keys)
 
 
-def close_sweep_state(tracker: Any, cells: Iterable[CellRunner], outcome: Any) -> str:
+def close_sweep_state(
+    tracker: Tracker, cells: Iterable[CellRunner], outcome: SweepOutcome
+) -> str:
     """At the sweep's end: incomplete cells closed as such (`close_incomplete`), complete
     ones tagged finished (a stale `incomplete` tag from an earlier run goes), the sweep
     run tagged the same way; the status to end the sweep run with."""

@@ -70,6 +70,7 @@ def cluster_env() -> Iterator[dict[str, str]]:
 
 
 @pytest.mark.e2e
+@pytest.mark.heavy
 def test_local_cluster_start_status_stop(cluster_env: dict[str, str]) -> None:
     state = Path(cluster_env["S3DELTA_LOCAL_STATE"])
     mlflow_port = int(cluster_env["S3DELTA_MLFLOW_PORT"])

@@ -190,6 +190,7 @@ def _submit_sweep_job(
     return logs
 
 
+@pytest.mark.heavy
 def test_sweep_job_on_local_cluster(
     local_cluster: LocalCluster, tiny_bert_dir: Path, tmp_path: Path
 ) -> None:

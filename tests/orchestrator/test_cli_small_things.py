@@ -107,6 +107,7 @@ def _serving(port: int) -> bool:
         return False
 
 
+@pytest.mark.heavy
 def test_ui_prints_links_once_they_answer_logs_to_a_file_and_stops_its_servers_on_sigterm(
     tmp_path: Path,
 ) -> None:

@@ -294,6 +294,7 @@ def _numel(handle, key: str) -> int:  # type: ignore[no-untyped-def]
     return n
 
 
+@pytest.mark.heavy
 def test_a_real_trial_exports_and_both_card_snippets_load_it_offline(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -341,6 +341,7 @@ def test_a_driver_killed_with_sigkill_leaves_no_process_and_gc_closes_its_record
 
 # -- a cluster that cannot give the trial shape --------------------------------------------------
 @pytest.mark.e2e
+@pytest.mark.heavy
 def test_a_cluster_without_the_resources_is_refused_before_any_file(tmp_path: Path) -> None:
     temp = Path(tempfile.mkdtemp(prefix="s3dray-", dir="/tmp"))
     home = tmp_path / "home"

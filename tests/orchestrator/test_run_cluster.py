@@ -37,6 +37,7 @@ def short_temp_dir():
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.mark.heavy
 def test_job_submit_records_every_trial_once_with_artifacts(
     tmp_path: Path, tiny_bert_dir: Path, short_temp_dir: Path
 ) -> None:

@@ -57,6 +57,7 @@ def _wait_for(predicate, timeout_s: float, what: str, log: Path):
     raise TimeoutError(f"{what} after {timeout_s}s; log:\n{log.read_text()[-4000:]}")
 
 
+@pytest.mark.heavy
 def test_killed_worker_is_retried_and_recorded_once(tmp_path: Path, tiny_bert_dir: Path) -> None:
     name = "e2e-kill"
     sweep, tracking_uri, env = _sweep(tmp_path, tiny_bert_dir, name, steps=60)

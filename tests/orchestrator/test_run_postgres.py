@@ -51,6 +51,7 @@ def sweep_name():
             optuna.delete_study(study_name=summary.study_name, storage=OPTUNA_POSTGRES_URL)
 
 
+@pytest.mark.heavy
 def test_postgres_mlflow_store_and_optuna_storage(
     tmp_path: Path, tiny_bert_dir: Path, sweep_name: str
 ) -> None:

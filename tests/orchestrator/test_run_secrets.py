@@ -29,6 +29,7 @@ pytestmark = pytest.mark.e2e
 PASSWORD = "Hunter2-Sekr1t-s3delta"
 
 
+@pytest.mark.heavy
 def test_the_storage_password_is_never_printed_or_stored(
     tmp_path: Path, tiny_bert_dir: Path
 ) -> None:

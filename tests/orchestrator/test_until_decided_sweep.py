@@ -64,6 +64,7 @@ def _run(tmp_path: Path, model: Path, name: str, n_max: int, margin: float):
     return finals, by_method, results
 
 
+@pytest.mark.heavy
 def test_seeds_are_added_in_pairs_up_to_max(tmp_path: Path, tiny_bert_dir: Path) -> None:
     # margin 0 can never be shown equivalent, and 5 seeds of tiny runs do not separate
     finals, cells, results = _run(tmp_path, tiny_bert_dir, "decided-max", n_max=5, margin=0.0)

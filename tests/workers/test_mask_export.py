@@ -22,6 +22,7 @@ pytestmark = pytest.mark.skipif(
 CLI = Path(sys.executable).parent / "s3delta"
 
 
+@pytest.mark.heavy
 def test_random_mask_exports_natively_and_loads_offline(tiny_bert_dir, tmp_path) -> None:
     from transformers import AutoModel
 

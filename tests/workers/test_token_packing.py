@@ -106,6 +106,7 @@ def test_seq2seq_is_never_packed(tiny_t5_dir):
 
 
 @pytest.mark.skipif(not (SHARED_DATA / "glue" / "SST-2").is_dir(), reason="needs shared/data")
+@pytest.mark.heavy
 def test_trial_scores_and_structure_equal_with_and_without_packing(tmp_path):
     from workers.trial import run_trial
     from workers.trial_types import TrialConfig

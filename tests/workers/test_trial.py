@@ -153,6 +153,7 @@ def test_task_without_train_file_says_so(tiny_bert_dir):
         run_trial(tiny_cfg(tiny_bert_dir, task="superglue/boolq"))
 
 
+@pytest.mark.heavy
 def test_minilm_learns_sst2_with_lnfit():
     """Real weights, real data: 60 steps of LNFit beat the majority class clearly."""
     result = run_trial(TrialConfig(
