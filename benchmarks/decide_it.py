@@ -250,6 +250,29 @@ def _line(row: dict[str, Any]) -> str:
     )
 
 
+# issue 22 on this evidence: the seeds-until-decided rule replayed over the main stages'
+# test differences in seed order (start 3 seeds, at most 12, equivalence within +-1 point)
+SEQUENTIAL = dict(n_start=3, n_max=12, margin=1.0)
+
+
+def sequential_replay(diffs: list[float]) -> dict[str, Any]:
+    """What `seeds: {start: [1,2,3], max: 12, until: decided, margin: 1}` would have
+    decided on these paired differences (seed order), and after how many seeds."""
+    from orchestrator.results.sequential import decide
+
+    if len(diffs) < SEQUENTIAL["n_start"]:
+        return {}
+    d = decide(diffs, **SEQUENTIAL)
+    return {
+        "seq_verdict": d.verdict,
+        "seq_seeds_used": d.n_pairs,
+        "seq_ci_low": round(d.ci_low, 3),
+        "seq_ci_high": round(d.ci_high, 3),
+        "seq_rule": "group-sequential repeated 95% CI, O'Brien-Fleming spending, "
+        "start 3, max 12, margin 1.0 (orchestrator.results.sequential.decide)",
+    }
+
+
 # `--stage all`: the whole queue in one process, each group planned when the one before has
 # finished (the main stages need the pilot's lr); the diag's long search runs beside SST-2
 QUEUE = (("pilot",), ("diag", "sst2"), ("cola",))
@@ -288,8 +311,11 @@ def summarise() -> dict[str, Any]:
     rows = read_rows(RESULTS / f"{NAME}.jsonl")
     out: dict[str, Any] = {"rows": [], "pilot": [], "diag": [], "common": COMMON, "tasks": TASKS}
     lines = ["# Decide it (issue 20): paired differences in points, s3delta - baseline", ""]
-    lines += ["| task | budget | vs | split | n seeds | n test | mean [95% CI] | p (t) | W/T/L |"]
-    lines += ["|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "| task | budget | vs | split | n seeds | n test | mean [95% CI] | p (t) | W/T/L | "
+        "until decided (start 3, max 12, margin 1) |"
+    ]
+    lines += ["|---|---|---|---|---|---|---|---|---|---|"]
     main = [r for r in rows if r["stage"] in ("sst2", "cola")]
     by = {(r["task"], r["budget"], r["method"], r["seed"]): r for r in main}
     for task, budget in sorted({(r["task"], r["budget"]) for r in main}):
@@ -324,12 +350,18 @@ def summarise() -> dict[str, Any]:
                     "search_steps": ref["search_steps"],
                     "retrain_steps": ref["retrain_steps"],
                     "test": "paired t-test, two-sided, 95% t-interval",
+                    **sequential_replay([x - y for x, y in zip(a, b, strict=True)]),
                 }
                 out["rows"].append(row)
                 lines.append(
                     f"| {task} | {budget} | {base} | {row['split']} | {st.n} | {ref['n_test']} | "
                     f"{st.mean:+.2f} [{st.ci_low:+.2f}, {st.ci_high:+.2f}] | {st.p_value:.3f} | "
-                    f"{st.wins}/{st.ties}/{st.losses} |"
+                    f"{st.wins}/{st.ties}/{st.losses} | "
+                    + (
+                        f"{row['seq_verdict']} after {row['seq_seeds_used']} |"
+                        if "seq_verdict" in row
+                        else "- |"
+                    )
                 )
     pilot = [r for r in rows if r["stage"] == "pilot"]
     if pilot:
