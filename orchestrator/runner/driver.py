@@ -236,6 +236,32 @@ def run_sweep(
             disconnect_ray(connection)
 
 
+SEEDS_NEXT_TAG = "s3delta.seeds_next"
+
+
+def log_seed_verdict(tracker: SweepTracker, pair: SeedPair) -> None:
+    """The pair's last look on the s3delta cell's run (tags and metrics, points). A look
+    that adds no seed removes the `SEEDS_NEXT_TAG` an earlier look set, so a decided cell
+    does not still name the seed it was waiting for."""
+    step, run_id = pair.last, pair.method.run_id
+    if step is None or run_id is None:
+        return
+    tags = {
+        "s3delta.seeds_baseline": pair.baseline.cell.method,
+        "s3delta.seeds_verdict": step.verdict,
+        "s3delta.seeds_used": str(step.n_pairs),
+    }
+    if step.next_seed is not None:
+        tags[SEEDS_NEXT_TAG] = str(step.next_seed)
+    elif SEEDS_NEXT_TAG in tracker.client.get_run(run_id).data.tags:
+        tracker.client.delete_tag(run_id, SEEDS_NEXT_TAG)
+    for name, value in tags.items():
+        tracker.client.set_tag(run_id, name, value)
+    if step.interval is not None:
+        low, high = step.interval
+        tracker.log_summary(run_id, {"seeds_ci_low": low, "seeds_ci_high": high}, None)
+
+
 class _Loop:
     """The scheduling loop over all cells of one sweep."""
 
@@ -268,22 +294,7 @@ class _Loop:
             self._log_verdict(pair)
 
     def _log_verdict(self, pair: SeedPair) -> None:
-        """The pair's last look on the s3delta cell's run (tags and metrics, points)."""
-        step, run_id = pair.last, pair.method.run_id
-        if step is None or run_id is None:
-            return
-        tags = {
-            "s3delta.seeds_baseline": pair.baseline.cell.method,
-            "s3delta.seeds_verdict": step.verdict,
-            "s3delta.seeds_used": str(step.n_pairs),
-        }
-        if step.next_seed is not None:
-            tags["s3delta.seeds_next"] = str(step.next_seed)
-        for name, value in tags.items():
-            self.tracker.client.set_tag(run_id, name, value)
-        if step.interval is not None:
-            low, high = step.interval
-            self.tracker.log_summary(run_id, {"seeds_ci_low": low, "seeds_ci_high": high}, None)
+        log_seed_verdict(self.tracker, pair)
 
     def run(self) -> None:
         with ProgressView(self.progress, self.sweep.sweep_name) as view:

@@ -4,11 +4,16 @@ fails in one cell ends the pair's looks instead of leaving the sweep waiting for
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import optuna
 
+from orchestrator.results.sequential import SeedStep
 from orchestrator.runner.cell import CellRunner
+from orchestrator.runner.driver import SEEDS_NEXT_TAG, log_seed_verdict
 from orchestrator.runner.outcome import TrialOutcome
 from orchestrator.runner.seed_pairs import SeedPairs
+from orchestrator.runner.tracking import SweepTracker
 from orchestrator.sweep.plan import Cell
 from orchestrator.sweep.sequential_seeds import SequentialSeeds
 from workers.trial_types import TrialConfig, TrialResult
@@ -63,3 +68,30 @@ def test_a_failed_seed_settles_the_pair_and_both_cells_finish() -> None:
     assert pair.last is not None and pair.last.verdict == "undecided"
     assert a.finished and b.finished
     assert a.seeds == b.seeds == (1, 2, 3, 4)
+
+
+def test_a_look_that_adds_no_seed_drops_the_seed_an_earlier_look_named(tmp_path: Path) -> None:
+    # a decided cell kept `s3delta.seeds_next` = the seed its last "more" added (the real
+    # SST-2 sweep against finetune, worse after 11 seeds, still said next 11)
+    tracker = SweepTracker(f"sqlite:///{tmp_path / 'mlflow.db'}", "seeds-next", None)
+    a, b = _runner("s3delta"), _runner("finetune")
+    pairs = SeedPairs(
+        SequentialSeeds(start=[1, 2, 3], max=12, until="decided", margin=2.0, baseline="finetune"),
+        [a, b],
+    )
+    (pair,) = pairs.pairs
+    a.run_id = tracker.start_cell("s", *a.cell.ident)
+    pair.last = SeedStep(
+        verdict="undecided", interval=(-4.6, 1.4), n_pairs=10, next_seed=11, decision=None
+    )
+    log_seed_verdict(tracker, pair)
+    assert tracker.client.get_run(a.run_id).data.tags[SEEDS_NEXT_TAG] == "11"
+    pair.last = SeedStep(
+        verdict="worse", interval=(-3.5, -0.02), n_pairs=11, next_seed=None, decision=None
+    )
+    log_seed_verdict(tracker, pair)
+    log_seed_verdict(tracker, pair)  # again (a resumed driver's first look): no tag to drop
+    tags = tracker.client.get_run(a.run_id).data.tags
+    assert SEEDS_NEXT_TAG not in tags
+    assert (tags["s3delta.seeds_verdict"], tags["s3delta.seeds_used"]) == ("worse", "11")
+    assert tags["s3delta.seeds_baseline"] == "finetune"
