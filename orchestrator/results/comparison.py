@@ -331,7 +331,10 @@ def compare_scores(
             "run, not official test scores; evidence runs leave max_eval_examples unset"
         )
     if build.baselines and build.baselines[0] != baseline:
-        notes.append(f"baseline {baseline!r} has no finished runs in this sweep")
+        notes.append(
+            f"baseline {baseline!r} has no finished runs in this sweep; the rows compare "
+            f"{method} with {', '.join(build.baselines)}"
+        )
     return Comparison(
         method=method, baseline=baseline, rows=tuple(rows + pooled), notes=tuple(notes)
     )

@@ -44,3 +44,10 @@ def test_a_cheap_baseline_can_be_the_named_one() -> None:
     first = next(r for r in comparison.rows if r.budget == "0.01%")
     assert first.baseline == "random-mask"
     assert not [n for n in comparison.notes if "has no finished runs" in n]
+
+
+def test_a_sweep_without_random_says_which_baselines_the_rows_use() -> None:
+    comparison = compare_scores([s for s in _scores() if s.method != "random"])
+    note = next(n for n in comparison.notes if "has no finished runs" in n)
+    assert note.startswith("baseline 'random'")
+    assert "the rows compare s3delta with" in note and "uniform" in note and "random-mask" in note
