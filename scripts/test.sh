@@ -18,9 +18,10 @@ export HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false
 .venv/bin/ruff check .
 .venv/bin/mypy
 if [ "$#" -eq 0 ]; then
-  # tests of one module stay on one worker (module fixtures run once); about half of a
+  # tests of one module stay on one worker (module fixtures run once), modules in the
+  # order tests/conftest.py gives (heavy ones first, not xdist's by-size order); about half of a
   # test's time is spent waiting on services, so 2 workers fit 2 cores; at most 4
   workers=$(( $(nproc) < 4 ? ($(nproc) < 2 ? 2 : $(nproc)) : 4 ))
-  set -- -m "not slow" -n "$workers" --dist loadscope
+  set -- -m "not slow" -n "$workers" --dist loadscope --no-loadscope-reorder
 fi
 exec .venv/bin/pytest "$@"
