@@ -330,11 +330,9 @@ def record(out: Path, label: str | None, keep: Path | None, delta_lr: float | No
 
 def _via(code_root: Path, args: list[str]) -> int:
     """Run this script again with ``PYTHONPATH=code_root``; check where modules came from."""
-    root = str(code_root.resolve())
-    env = {**os.environ, "PYTHONPATH": root, "S3DELTA_LAYOUT_ROOT": root}
-    env.pop("PYTHONSTARTUP", None)
-    rc = subprocess.run([sys.executable, __file__, *args], env=env, cwd=tempfile.gettempdir())
-    return rc.returncode
+    from code_root import rerun_with_code_root  # a sibling script: only when run as one
+
+    return rerun_with_code_root(__file__, code_root, args, "S3DELTA_LAYOUT_ROOT")
 
 
 # -- comparing ------------------------------------------------------------------------

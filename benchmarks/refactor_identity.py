@@ -41,7 +41,6 @@ import argparse
 import hashlib
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -217,11 +216,9 @@ def record(names: list[str], out: Path, label: str | None = None) -> None:
 
 def _via(code_root: Path, args: list[str]) -> int:
     """Run this script again with ``PYTHONPATH=code_root``; check where modules came from."""
-    root = str(code_root.resolve())
-    env = {**os.environ, "PYTHONPATH": root, "S3DELTA_IDENTITY_ROOT": root}
-    env.pop("PYTHONSTARTUP", None)
-    rc = subprocess.run([sys.executable, __file__, *args], env=env, cwd=tempfile.gettempdir())
-    return rc.returncode
+    from code_root import rerun_with_code_root  # a sibling script: only when run as one
+
+    return rerun_with_code_root(__file__, code_root, args, "S3DELTA_IDENTITY_ROOT")
 
 
 def _canonical(structure: Any) -> Any:
