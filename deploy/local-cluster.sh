@@ -220,9 +220,14 @@ stop_group() {
         kill -KILL -- "-$pid" 2>/dev/null || true
         log "stopped $service (session $pid, $((SECONDS - started))s)"
     fi
-    local left
+    local left until=$((SECONDS + 5))
     for left in $(session_pids "$pid"); do
         kill -KILL "$left" 2>/dev/null || true
+    done
+    # a killed process takes a moment to exit (a worker holding a model frees its memory
+    # first): wait, so that a `start` right after finds the ports free
+    while [[ -n "$(session_pids "$pid")" ]] && ((SECONDS < until)); do
+        sleep 0.2
     done
     rm -f "$state_dir/$service.pid"
 }

@@ -1,11 +1,13 @@
-"""A sweep submitted with `ray job submit` to the services of deploy/local-cluster.sh.
+"""deploy/local-cluster.sh for real, one cluster for the whole module: `start` brings up
+MLflow on the local PostgreSQL and two Ray nodes, a sweep is submitted to it with
+`ray job submit`, `status` reports it, and `stop` ends every process it started. (One
+start and one stop serve all the checks: each costs about 40 s of two busy cores.)
 
-Everything real: `mlflow server` on the local PostgreSQL, Optuna on PostgreSQL, a Ray
-head and a second Ray node. The job gets the MLflow URI and Optuna storage only from
-the env.sh the script writes (the sweep YAML names neither), so this checks that what
-the script tells users to source is enough to run a sweep on its cluster. The script runs
-from a shell without the venv activated, as deploy/README.md shows it: the job's
-`s3delta` entrypoint must still be found on the Ray head.
+The job gets the MLflow URI and Optuna storage only from the env.sh the script writes
+(the sweep YAML names neither), so this checks that what the script tells users to
+source is enough to run a sweep on its cluster. The script runs from a shell without
+the venv activated, as deploy/README.md shows it: the job's `s3delta` entrypoint must
+still be found on the Ray head. The refusals of `start` are in test_local_cluster.py.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 import urllib.parse
 import urllib.request
 import uuid
@@ -32,6 +35,7 @@ pytestmark = pytest.mark.e2e
 
 SCRIPT = REPO / "deploy" / "local-cluster.sh"
 VENV_BIN = REPO / ".venv" / "bin"
+RAY = VENV_BIN / "ray"
 TEMPLATE = Path(__file__).parent / "sweeps" / "local_cluster_sweep.yaml"
 METHODS = ["s3delta", "random"]
 SEEDS = [1, 2]
@@ -101,9 +105,10 @@ def _drop_databases(env: dict[str, str]) -> None:
         )  # fmt: skip
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def local_cluster() -> Iterator[LocalCluster]:
-    """The script's cluster on free ports, a short state dir and databases of its own."""
+    """The script's cluster on free ports, a short state dir and databases of its own,
+    started once for this module (`test_stop_...` stops it; then this stop is a no-op)."""
     suffix = uuid.uuid4().hex[:8]
     state = Path(tempfile.mkdtemp(prefix="s3dlcs-"))  # Ray's socket paths must stay short
     env = {
@@ -114,17 +119,81 @@ def local_cluster() -> Iterator[LocalCluster]:
         "S3DELTA_DASHBOARD_PORT": str(_free_port()),
         "S3DELTA_MLFLOW_DB": f"s3delta_mlflow_e2e_{suffix}",
         "S3DELTA_OPTUNA_DB": f"s3delta_optuna_e2e_{suffix}",
+        "S3DELTA_STOP_GRACE": "3",  # the SIGTERM-then-SIGKILL path, without 10 s waits
         "RAY_AUTH_MODE": "disabled",
     }
     try:
+        started = time.monotonic()
         start = _script("start", env, timeout=300)
         assert start.returncode == 0, f"start failed:\n{start.stdout}\n{start.stderr}"
+        print(f"start took {time.monotonic() - started:.0f}s")
         yield LocalCluster(env, _read_env_file(state / "env.sh"), state)
     finally:
         stop = _script("stop", env, timeout=120)
         _drop_databases(env)
         shutil.rmtree(state, ignore_errors=True)
         assert stop.returncode == 0, stop.stderr
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _session_members(sid: int) -> list[int]:
+    done = subprocess.run(["ps", "-o", "pid=", "-s", str(sid)], capture_output=True, text=True)
+    return [int(line) for line in done.stdout.split()]
+
+
+def _alive_pids(pids: list[int]) -> list[str]:
+    """`ps` lines of those of ``pids`` still running (a zombie has exited: not counted)."""
+    done = subprocess.run(
+        ["ps", "-o", "pid=,stat=,args=", "-p", ",".join(map(str, pids))],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    return [line for line in done.stdout.splitlines() if line.split()[1][0] != "Z"]
+
+
+@pytest.mark.heavy
+def test_start_brings_up_mlflow_two_ray_nodes_and_the_databases(
+    local_cluster: LocalCluster,
+) -> None:
+    settings = local_cluster.settings
+    mlflow_port = int(settings["S3DELTA_MLFLOW_PORT"])
+    with urllib.request.urlopen(f"http://127.0.0.1:{mlflow_port}/health", timeout=10) as reply:
+        assert reply.status == 200
+
+    # Ray's own CLI, not the script's check: two active nodes behind GCS port ray_port.
+    # The autoscaler's report lags the GCS by a few seconds on a loaded machine: poll it.
+    deadline = time.monotonic() + 60
+    while True:
+        ray_status = subprocess.run(
+            [str(RAY), "status", "--address", f"127.0.0.1:{settings['S3DELTA_RAY_PORT']}"],
+            env=settings,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert ray_status.returncode == 0, ray_status.stderr
+        active = ray_status.stdout.split("Active:")[1].split("Pending:")[0]
+        if active.count("node_") == 2 or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert active.count("node_") == 2, ray_status.stdout
+
+    databases = subprocess.run(
+        ["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "postgres", "-qAt", "-c",
+         "select datname from pg_database where datname like 's3delta_%'"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    assert {settings["S3DELTA_MLFLOW_DB"], settings["S3DELTA_OPTUNA_DB"]} <= set(databases)
+
+    status = _script("status", settings, timeout=60)
+    assert status.returncode == 0, status.stdout + status.stderr
+    assert "ray alive nodes: 2" in status.stdout
+    assert local_cluster.dashboard == f"http://127.0.0.1:{settings['S3DELTA_DASHBOARD_PORT']}"
+    assert local_cluster.exported["RAY_AUTH_MODE"] == "disabled"
+    assert local_cluster.optuna_storage.startswith("postgresql+psycopg2://")
 
 
 def _render_sweep(out_dir: Path, **values: str) -> Path:
@@ -260,3 +329,23 @@ def test_subspace_sweep_job_on_local_cluster(
     assert tables is not None and len(tables) == 1, logs
     assert tables[0].task == TASK and tables[0].seeds == [1]
     assert len(tables[0].transfer_pct) == 3
+
+
+@pytest.mark.heavy
+def test_stop_ends_every_process_it_started_and_frees_the_ports(
+    local_cluster: LocalCluster,
+) -> None:
+    """Last in this module: it stops the module's cluster."""
+    settings, state = local_cluster.settings, local_cluster.state
+    leaders = [int((state / f"{s}.pid").read_text()) for s in ("mlflow", "ray-head", "ray-worker")]
+    members = [pid for sid in leaders for pid in _session_members(sid)]
+    assert len(members) > len(leaders)  # Ray's GCS, raylets, dashboard, uvicorn...
+
+    stopped = time.monotonic()
+    stop = _script("stop", settings, timeout=120)
+    assert stop.returncode == 0, stop.stderr
+    print(f"stop took {time.monotonic() - stopped:.0f}s")
+    assert _alive_pids(members) == []
+    for name in ("S3DELTA_MLFLOW_PORT", "S3DELTA_RAY_PORT", "S3DELTA_DASHBOARD_PORT"):
+        assert not _listening(int(settings[name])), f"{name} still open after stop"
+    assert _script("status", settings, timeout=60).returncode != 0

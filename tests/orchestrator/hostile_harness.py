@@ -5,7 +5,10 @@ Usage: python -m tests.orchestrator.hostile_harness CASES.json RESULTS.json
 CASES.json lists {"file", "cwd"}. The CLI is imported once; each file is validated in
 a fork with an address-space limit (`LIMIT_BYTES`) and an alarm (`LIMIT_S`), with its
 own empty working directory. Forking keeps 80 cases at seconds instead of minutes
-while giving each the isolation of a fresh process. RESULTS.json gets per case the
+while giving each the isolation of a fresh process. The libraries a `manual/<file>`
+structure check imports (torch, transformers: about 8 s) are imported once too, before
+forking; that `validate` stays light without them, and a cold start's time, are tested
+in test_validate_imports.py and by the console-script case in test_hostile_sweeps.py. RESULTS.json gets per case the
 exit code (negative: killed by that signal), seconds, peak memory, stdout and stderr.
 """
 
@@ -49,6 +52,10 @@ def _child(file: str, cwd: str, out_path: str, err_path: str) -> None:
 
 def main(cases_path: str, results_path: str) -> None:
     import orchestrator.cli  # noqa: F401 - imported once, before forking
+    import search_space.positions  # noqa: F401 - so is what a structure check needs
+    import search_space.structure_check  # noqa: F401
+    import transformers.models.bert.modeling_bert  # noqa: F401
+    import transformers.models.t5.modeling_t5  # noqa: F401
 
     results = []
     for case in json.loads(Path(cases_path).read_text()):

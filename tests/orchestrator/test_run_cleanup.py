@@ -8,11 +8,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,7 +20,6 @@ from test_run_support import (
     VENV_BIN,
     expected_keys,
     finished_by_key,
-    ray_head,
     render_sweep,
     service_env,
     start_cli,
@@ -337,46 +334,6 @@ def test_a_driver_killed_with_sigkill_leaves_no_process_and_gc_closes_its_record
     ]
     # each interrupted trial rerun in its own folder
     assert len(attempts) == len(keys) and sum(attempts) == len(keys) + interrupted
-
-
-# -- a cluster that cannot give the trial shape --------------------------------------------------
-@pytest.mark.e2e
-@pytest.mark.heavy
-def test_a_cluster_without_the_resources_is_refused_before_any_file(tmp_path: Path) -> None:
-    temp = Path(tempfile.mkdtemp(prefix="s3dray-", dir="/tmp"))
-    home = tmp_path / "home"
-    env = service_env(S3DELTA_HOME=str(home))
-    try:
-        with ray_head(temp, tmp_path / "ray.log") as head:
-            for shape, fragment in (
-                ("{cpus_per_trial: 1, gpus_per_trial: 1}", "resources.gpus_per_trial: 1 GPU(s)"),
-                ("{cpus_per_trial: 64, gpus_per_trial: 0}", "resources.cpus_per_trial: 64 CPUs"),
-            ):
-                sweep = render_sweep(
-                    "tiny_one_budget.yaml",
-                    tmp_path,
-                    name="too-big",
-                    model="sentence-transformers/all-MiniLM-L6-v2",
-                    data=SHARED_DATA,
-                    storage=None,
-                    mlflow=None,
-                    experiment=EXPERIMENT,
-                    steps=5,
-                    methods="[random]",
-                )
-                sweep.write_text(
-                    sweep.read_text().replace(
-                        "{cpus_per_trial: 1, gpus_per_trial: 0, max_concurrent: 2}", shape
-                    )
-                )
-                out = _cli(["run", str(sweep), "--address", head["address"]], env)
-                assert out.returncode == 2, out.stdout + out.stderr
-                lines = out.stderr.strip().splitlines()
-                assert len(lines) == 1 and fragment in lines[0], out.stderr
-                assert f"the Ray cluster at {head['address']}" in lines[0]
-                assert not home.exists()  # no run dir, no MLflow or Optuna store
-    finally:
-        shutil.rmtree(temp, ignore_errors=True)
 
 
 def test_an_address_where_no_ray_head_answers_is_refused_at_once(tmp_path: Path) -> None:

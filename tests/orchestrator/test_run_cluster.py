@@ -1,15 +1,20 @@
-"""`ray job submit -- s3delta run` against a real Ray head and a real MLflow server."""
+"""`s3delta run` against a real Ray head: refused before any file when the cluster cannot
+give a trial's shape, and as `ray job submit -- s3delta run` with a real MLflow server.
+One head serves the module (starting one costs about 15 s of two busy cores)."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from test_run_support import (
     SHARED_DATA,
+    VENV_BIN,
     expected_keys,
     finished_by_key,
     mlflow_server,
@@ -29,25 +34,64 @@ BUDGETS = ["1%", "3%"]
 METHODS = ["s3delta", "random"]
 
 
-@pytest.fixture
-def short_temp_dir():
-    """Ray's socket paths must stay short, so its temp dir lives directly under /tmp."""
-    path = Path(tempfile.mkdtemp(prefix="s3dray-", dir="/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+@pytest.fixture(scope="module")
+def head(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A Ray head for this module's tests; its socket paths must stay short, so its temp
+    dir lives directly under /tmp."""
+    temp = Path(tempfile.mkdtemp(prefix="s3dray-", dir="/tmp"))
+    try:
+        with ray_head(temp, tmp_path_factory.mktemp("ray") / "ray.log") as started:
+            yield {**started, "name": temp.name}
+    finally:
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.mark.heavy
+def test_a_cluster_without_the_resources_is_refused_before_any_file(
+    tmp_path: Path, head: dict[str, str]
+) -> None:
+    home = tmp_path / "home"
+    env = service_env(S3DELTA_HOME=str(home))
+    for shape, fragment in (
+        ("{cpus_per_trial: 1, gpus_per_trial: 1}", "resources.gpus_per_trial: 1 GPU(s)"),
+        ("{cpus_per_trial: 64, gpus_per_trial: 0}", "resources.cpus_per_trial: 64 CPUs"),
+    ):
+        sweep = render_sweep(
+            "tiny_one_budget.yaml",
+            tmp_path,
+            name="too-big",
+            model="sentence-transformers/all-MiniLM-L6-v2",
+            data=SHARED_DATA,
+            storage=None,
+            mlflow=None,
+            experiment=EXPERIMENT,
+            steps=5,
+            methods="[random]",
+        )
+        sweep.write_text(
+            sweep.read_text().replace(
+                "{cpus_per_trial: 1, gpus_per_trial: 0, max_concurrent: 2}", shape
+            )
+        )
+        out = subprocess.run(
+            [str(VENV_BIN / "s3delta"), "run", str(sweep), "--address", head["address"]],
+            env=env, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert out.returncode == 2, out.stdout + out.stderr
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and fragment in lines[0], out.stderr
+        assert f"the Ray cluster at {head['address']}" in lines[0]
+        assert not home.exists()  # no run dir, no MLflow or Optuna store
 
 
 @pytest.mark.heavy
 def test_job_submit_records_every_trial_once_with_artifacts(
-    tmp_path: Path, tiny_bert_dir: Path, short_temp_dir: Path
+    tmp_path: Path, tiny_bert_dir: Path, head: dict[str, str]
 ) -> None:
     home = tmp_path / "home"
-    with (
-        mlflow_server(
-            f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "artifacts", tmp_path / "mlflow.log"
-        ) as tracking_uri,
-        ray_head(short_temp_dir, tmp_path / "ray.log") as head,
-    ):
+    with mlflow_server(
+        f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "artifacts", tmp_path / "mlflow.log"
+    ) as tracking_uri:
         sweep = render_sweep(
             "tiny_budgets.yaml",
             tmp_path,
@@ -62,7 +106,7 @@ def test_job_submit_records_every_trial_once_with_artifacts(
         status, logs = submit_sweep_and_wait(
             sweep,
             dashboard=head["dashboard"],
-            submission_id=f"{SWEEP}-{short_temp_dir.name}",
+            submission_id=f"{SWEEP}-{head['name']}",
             runtime_env=runtime_env,
             env=service_env(),
             timeout_s=600,

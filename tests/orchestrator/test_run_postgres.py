@@ -1,4 +1,12 @@
-"""`s3delta run` with MLflow on a PostgreSQL-backed `mlflow server` and Optuna on PostgreSQL."""
+"""`s3delta run` with MLflow on a PostgreSQL-backed `mlflow server` and Optuna on PostgreSQL,
+and a password in the storage URL that appears nowhere the run writes or prints.
+
+The local PostgreSQL trusts every login, so any password connects. It is written the way
+the validator's fix suggests (`postgresql://`, which must work with the installed
+driver). After `s3delta validate`, `s3delta run` and `s3delta runs`, every byte they
+printed, every file under the test's folder (run dir, artifacts: sweep.yaml, plan.json)
+and every param and tag of the experiment's runs is searched for it.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +31,7 @@ from test_run_support import (
 )
 
 pytestmark = pytest.mark.e2e
+PASSWORD = "Hunter2-Sekr1t-s3delta"
 
 
 def _postgres_up() -> bool:
@@ -52,13 +61,17 @@ def sweep_name():
 
 
 @pytest.mark.heavy
-def test_postgres_mlflow_store_and_optuna_storage(
+def test_postgres_mlflow_store_and_optuna_storage_and_the_password_stays_secret(
     tmp_path: Path, tiny_bert_dir: Path, sweep_name: str
 ) -> None:
     import optuna
     from mlflow.tracking import MlflowClient
 
     experiment = sweep_name
+    storage = (
+        f"postgresql://postgres:{PASSWORD}@127.0.0.1:5432/test"
+        f"?options=-csearch_path%3D{OPTUNA_SCHEMA}"
+    )
     with mlflow_server(POSTGRES_URL, tmp_path / "artifacts", tmp_path / "mlflow.log") as uri:
         sweep = render_sweep(
             "tiny_one_budget.yaml",
@@ -66,13 +79,19 @@ def test_postgres_mlflow_store_and_optuna_storage(
             name=sweep_name,
             model=tiny_bert_dir,
             data=SHARED_DATA,
-            storage=f"'{OPTUNA_POSTGRES_URL}'",
+            storage=f"'{storage}'",
             mlflow=uri,
             experiment=experiment,
             steps=10,
             methods="[s3delta]",
         )
         env = service_env(S3DELTA_HOME=str(tmp_path / "home"))
+        validated = subprocess.run(
+            [str(VENV_BIN / "s3delta"), "validate", str(sweep)],
+            env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert validated.returncode == 0, validated.stderr
+        assert "postgres:***@127.0.0.1" in validated.stdout
         code = run_cli(["run", str(sweep)], env, tmp_path / "run.log", timeout_s=420)
         assert code == 0, (tmp_path / "run.log").read_text()[-5000:]
         runs = trial_runs(uri, experiment, sweep_name)
@@ -95,6 +114,24 @@ def test_postgres_mlflow_store_and_optuna_storage(
             assert listed.returncode == 0, listed.stderr[-3000:]
             row = next(r for r in listed.stdout.splitlines() if r.startswith(sweep_name))
             assert row.split()[1:4] == ["finished", "FINISHED", "0"], listed.stdout
+
+            printed = validated.stdout + validated.stderr + listed.stdout + listed.stderr
+            assert PASSWORD not in printed  # run.log, what `run` printed, is a file below
+            leaks = [
+                str(path.relative_to(tmp_path))
+                for path in tmp_path.rglob("*")
+                if path.is_file() and path != sweep and PASSWORD.encode() in path.read_bytes()
+            ]
+            assert leaks == [], f"the password is stored in {leaks}"
+            written = {path.name for path in tmp_path.rglob("*") if path.is_file()}
+            assert {"sweep.yaml", "plan.json", "run.log"} <= written
+            everything = client.search_runs(
+                [client.get_experiment_by_name(experiment).experiment_id]
+            )
+            assert len(everything) > len(runs)  # the sweep and cell runs too
+            for run in everything:
+                for key, value in {**run.data.params, **run.data.tags}.items():
+                    assert PASSWORD not in value, f"run {run.info.run_id}: {key} holds it"
         finally:
             found = client.get_experiment_by_name(experiment)
             if found is not None:

@@ -186,7 +186,7 @@ def ray_head(temp_dir: Path, log: Path) -> Iterator[dict[str, str]]:
         wait_http(f"http://127.0.0.1:{dash}/api/version", 120, proc, log)
         yield {"address": f"127.0.0.1:{port}", "dashboard": f"http://127.0.0.1:{dash}"}
     finally:
-        stop_session(proc)
+        stop_session(proc, grace_s=3)  # Ray's GCS may ignore SIGTERM: not 8 s of waiting
 
 
 def start_cli(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[Any]:

@@ -155,10 +155,11 @@ def test_task_without_train_file_says_so(tiny_bert_dir):
 
 @pytest.mark.heavy
 def test_minilm_learns_sst2_with_lnfit():
-    """Real weights, real data: 60 steps of LNFit beat the majority class clearly."""
+    """Real weights, real data: 40 steps of LNFit beat the majority class clearly (seed 1:
+    79.5%; seeds 2 and 3 gave 74.0% and 76.5%)."""
     result = run_trial(TrialConfig(
         task="glue/sst2", method="manual/lnfit", seed=1, data_dir=str(SHARED_DATA),
-        max_train_examples=1000, max_eval_examples=200, max_length=48, batch_size=32,
-        retrain_steps=60, eval_every=30, delta_lr=1e-2, head_lr=1e-2, num_threads=2,
+        max_train_examples=1000, max_eval_examples=200, max_length=48, batch_size=16,
+        retrain_steps=40, eval_every=20, delta_lr=2e-2, head_lr=2e-2, num_threads=2,
     ))
     assert result.test_score > 0.7, result.test
