@@ -51,11 +51,13 @@ def _child(file: str, cwd: str, out_path: str, err_path: str) -> None:
 
 
 def main(cases_path: str, results_path: str) -> None:
-    import orchestrator.cli  # noqa: F401 - imported once, before forking
-    import search_space.positions  # noqa: F401 - so is what a structure check needs
-    import search_space.structure_check  # noqa: F401
-    import transformers.models.bert.modeling_bert  # noqa: F401
+    # imported once, before forking: the CLI, and what a structure check needs
+    import transformers.models.bert.modeling_bert
     import transformers.models.t5.modeling_t5  # noqa: F401
+
+    import orchestrator.cli  # noqa: F401
+    import search_space.positions
+    import search_space.structure_check  # noqa: F401
 
     results = []
     for case in json.loads(Path(cases_path).read_text()):
