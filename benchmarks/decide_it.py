@@ -14,6 +14,11 @@ Stages, run in this order (each resumable; every trial appends one JSONL row to
 - ``sst2``: SST-2 at 0.002% and 0.01%, seeds 1-10 (seed-major: a partial run holds whole
   seeds), s3delta, random, uniform, random-mask, paired by seed.
 - ``cola``: the second task at 0.01%, seeds 1-8, same methods.
+- ``more``: once a task and budget has its planned seeds, seeds are added to all four
+  methods (a few at a time, re-estimated after each round) while s3delta - any baseline
+  has a test CI half-width above 1.0 point, up to a cap: the number needed comes from
+  the observed sd of the paired differences (`seeds_needed`). It stops on precision,
+  never on the difference itself, so it does not bias the comparison.
 
 Every trial goes through `workers.trial.run_trial` with the recorded config. Lengths:
 the reference (thunlp/S3Delta, checked in its code) makes one structure update per step
@@ -23,12 +28,13 @@ Here: at least a third of that, i.e. 1,700 structure updates on SST-2 and 670 on
 
     python benchmarks/decide_it.py --stage all --parallel 2   # run / resume everything
     python benchmarks/decide_it.py --stage pilot               # or one stage
-    python benchmarks/decide_it.py --summarise                               # decide_it.json
+    python benchmarks/decide_it.py --summarise                # decide_it.json and .md
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import time
@@ -80,6 +86,11 @@ TASKS: dict[str, dict[str, Any]] = {
 # the grid means the grid was too narrow (random masking wants large lrs; Xu & Zhang 2024)
 MASK_LRS = (3e-3, 1e-2, 3e-2, 1e-1)
 PILOT_SEEDS = (1001, 1002)
+# issue 20's bar: a 95% CI half-width of at most 1.0 point for s3delta - each baseline
+HALF_WIDTH = 1.0
+PLANNED_SEEDS = {"glue/sst2": 10, "glue/cola": 8}
+MAX_SEEDS = {"glue/sst2": 20, "glue/cola": 16}  # what the sessions can afford
+SEEDS_PER_ROUND = 4
 
 
 def chosen_mask_lr(rows: list[dict[str, Any]]) -> float | None:
@@ -140,30 +151,90 @@ def grid(stage: str) -> list[dict[str, Any]]:
         mask_lr = chosen_mask_lr(read_rows(RESULTS / f"{NAME}.jsonl"))
         if mask_lr is None:
             raise SystemExit(f"--stage {stage}: the pilot's random-mask trials must finish first")
-        task, budgets, seeds = (
-            ("glue/sst2", ("0.01%", "0.002%"), range(1, 11))
-            if stage == "sst2"
-            else ("glue/cola", ("0.01%",), range(1, 9))
-        )
+        task, budgets = STAGE_TASKS[stage]
+        seeds = range(1, PLANNED_SEEDS[task] + 1)
         cells = [
-            _cell(
-                stage,
-                task,
-                method,
-                budget,
-                seed,
-                **({"delta_lr": mask_lr} if method == "random-mask" else {}),
-            )
+            c
             for seed in seeds
             for budget in budgets
-            for method in METHODS
+            for c in _seed_cells(stage, seed, budget, mask_lr)
         ]
         if stage == "cola":  # the check that the task is learnable at this length, at the
             # lr that reached dev MCC 0.33 by 1,000 steps (results/cola_longer_training.json;
             # the default 2e-4 stayed at MCC 0 for 400 steps)
             cells.insert(0, _cell(stage, task, "finetune", "0.01%", 1, finetune_lr=1e-4))
         return cells
-    raise SystemExit(f"--stage {stage!r}: use diag, pilot, sst2 or cola")
+    if stage == "more":
+        return more_cells(read_rows(RESULTS / f"{NAME}.jsonl"))
+    raise SystemExit(f"--stage {stage!r}: use diag, pilot, sst2, cola or more")
+
+
+STAGE_TASKS = {"sst2": ("glue/sst2", ("0.01%", "0.002%")), "cola": ("glue/cola", ("0.01%",))}
+
+
+def _seed_cells(stage: str, seed: int, budget: str, mask_lr: float | None) -> list[dict[str, Any]]:
+    """The four methods' cells of one seed of a main stage (random-mask at the pilot's lr)."""
+    task = STAGE_TASKS[stage][0]
+    return [
+        _cell(
+            stage,
+            task,
+            method,
+            budget,
+            seed,
+            **({"delta_lr": mask_lr} if method == "random-mask" else {}),
+        )
+        for method in METHODS
+    ]
+
+
+def seeds_needed(diffs: list[float], half_width: float = HALF_WIDTH) -> int:
+    """The smallest n whose 95% t-interval half-width, at these differences' sd, is at
+    most ``half_width`` (points)."""
+    import math
+    import statistics
+
+    from scipy.stats import t
+
+    sd = statistics.stdev(diffs)
+    n = 2
+    while n < 10_000 and float(t.ppf(0.975, n - 1)) * sd / math.sqrt(n) > half_width:
+        n += 1
+    return n
+
+
+def _whole_seeds(rows: list[dict[str, Any]], task: str, budget: str) -> dict[int, dict]:
+    """Seeds of a main stage with all four methods done: seed -> method -> row."""
+    by: dict[int, dict[str, dict]] = {}
+    for r in rows:
+        if r["stage"] in STAGE_TASKS and (r["task"], r["budget"]) == (task, budget):
+            by.setdefault(r["seed"], {})[r["method"]] = r
+    return {s: m for s, m in by.items() if all(x in m for x in METHODS)}
+
+
+def more_cells(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Seeds to add, per task and budget whose planned seeds are all done, while any
+    baseline's test half-width is above HALF_WIDTH (at most SEEDS_PER_ROUND a round)."""
+    cells: list[dict[str, Any]] = []
+    mask_lr = chosen_mask_lr(rows)
+    for stage, (task, budgets) in STAGE_TASKS.items():
+        for budget in budgets:
+            whole = _whole_seeds(rows, task, budget)
+            if any(s not in whole for s in range(1, PLANNED_SEEDS[task] + 1)):
+                continue
+            diffs = {
+                base: [
+                    100 * (m["s3delta"]["test_score"] - m[base]["test_score"])
+                    for m in whole.values()
+                ]
+                for base in BASELINES
+            }
+            need = min(MAX_SEEDS[task], max(seeds_needed(d) for d in diffs.values()))
+            target = min(need, len(whole) + SEEDS_PER_ROUND)
+            missing = (s for s in itertools.count(PLANNED_SEEDS[task] + 1) if s not in whole)
+            for seed in itertools.islice(missing, max(0, target - len(whole))):
+                cells += _seed_cells(stage, seed, budget, mask_lr)
+    return cells
 
 
 def key(cell: dict[str, Any]) -> str:
@@ -279,7 +350,7 @@ def sequential_replay(diffs: list[float]) -> dict[str, Any]:
 
 # `--stage all`: the whole queue in one process, each group planned when the one before has
 # finished (the main stages need the pilot's lr); the diag's long search runs beside SST-2
-QUEUE = (("pilot",), ("diag", "sst2"), ("cola",))
+QUEUE = (("pilot",), ("diag", "sst2"), ("cola",), ("more",))
 
 
 def run(stages: list[str], parallel: int) -> None:
@@ -287,6 +358,20 @@ def run(stages: list[str], parallel: int) -> None:
         for group in QUEUE:
             run(list(group), parallel)
         return
+    if stages == ["more"]:  # round after round, each planned from the rows so far
+        path = RESULTS / f"{NAME}.jsonl"
+        while True:
+            before = len(read_rows(path))
+            cells = more_cells(read_rows(path))
+            if not cells:
+                print("more: every task and budget is at its half-width or its cap", flush=True)
+                return
+            run_with_sources(
+                run_one, cells, path, parallel=parallel, key=key, job=lambda c, _: c,
+                describe=_line,
+            )  # fmt: skip
+            if len(read_rows(path)) == before:  # nothing finished: do not loop forever
+                raise SystemExit("more: a round finished no trial; see the log")
     cells = [c for stage in stages for c in grid(stage)]
     path = RESULTS / f"{NAME}.jsonl"
     done = {r["key"] for r in read_rows(path)}
@@ -306,6 +391,43 @@ def _method_label(row: dict[str, Any]) -> str:
     return f"{row['method']}@{lr:g}" if row["stage"] == "pilot" and lr else row["method"]
 
 
+def fixed_n_verdict(row: dict[str, Any]) -> str:
+    """What the plain t-interval at all the seeds run says, in the rule's words."""
+    if row["ci_low"] > 0:
+        return "better"
+    if row["ci_high"] < 0:
+        return "worse"
+    if -SEQUENTIAL["margin"] < row["ci_low"] and row["ci_high"] < SEQUENTIAL["margin"]:
+        return "equivalent"
+    return "undecided"
+
+
+def _replay_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """Issue 22's efficiency figure on this evidence: seeds the rule would have used per
+    test comparison, against the fixed number of seeds run, and whether they agree."""
+    replayed = [r for r in rows if r["split"] == "test" and "seq_verdict" in r]
+    if not replayed:
+        return []
+    lines = ["", "## Seeds until decided, replayed on these test differences (issue 22)", ""]
+    lines += ["| task | budget | vs | rule: verdict after seeds | fixed n: t-interval says |"]
+    lines += ["|---|---|---|---|---|"]
+    for r in replayed:
+        lines.append(
+            f"| {r['task']} | {r['budget']} | {r['baseline']} | {r['seq_verdict']} after "
+            f"{r['seq_seeds_used']} | {fixed_n_verdict(r)} at {r['n_seeds']} |"
+        )
+    used = sum(r["seq_seeds_used"] for r in replayed) / len(replayed)
+    fixed = sum(r["n_seeds"] for r in replayed) / len(replayed)
+    agree = sum(r["seq_verdict"] == fixed_n_verdict(r) for r in replayed)
+    lines += [
+        "",
+        f"Mean seeds per comparison: {used:.1f} with the rule, {fixed:.1f} run at a fixed n; "
+        f"the two agree on {agree} of {len(replayed)} comparisons. (The rule stops at 12; "
+        "with fewer than 12 seeds run, a comparison it leaves open is cut short, not decided.)",
+    ]
+    return lines
+
+
 def summarise() -> dict[str, Any]:
     """decide_it.json (paired rows s3delta - each baseline, per task and budget of the main
     stages) and decide_it.md (those, the pilot's dev table and the diagnostics along the
@@ -316,10 +438,13 @@ def summarise() -> dict[str, Any]:
     out: dict[str, Any] = {"rows": [], "pilot": [], "diag": [], "common": COMMON, "tasks": TASKS}
     lines = ["# Decide it (issue 20): paired differences in points, s3delta - baseline", ""]
     lines += [
-        "| task | budget | vs | split | n seeds | n test | mean [95% CI] | p (t) | W/T/L | "
-        "until decided (start 3, max 12, margin 1) |"
+        f"Half-width: of the 95% t-interval (bar: at most {HALF_WIDTH:g}); needed: seeds for "
+        "that half-width at the observed sd. A CI's upper end is the largest gain not ruled out.",
+        "",
+        "| task | budget | vs | split | n seeds | n test | mean [95% CI] | half-width | needed | "
+        "p (t) | W/T/L | until decided (start 3, max 12, margin 1) |",
     ]
-    lines += ["|---|---|---|---|---|---|---|---|---|---|"]
+    lines += ["|---|---|---|---|---|---|---|---|---|---|---|---|"]
     main = [r for r in rows if r["stage"] in ("sst2", "cola")]
     by = {(r["task"], r["budget"], r["method"], r["seed"]): r for r in main}
     for task, budget in sorted({(r["task"], r["budget"]) for r in main}):
@@ -347,6 +472,10 @@ def summarise() -> dict[str, Any]:
                     "mean_diff": round(st.mean, 3),
                     "ci_low": round(st.ci_low, 3),
                     "ci_high": round(st.ci_high, 3),
+                    "half_width": round((st.ci_high - st.ci_low) / 2, 3),
+                    "seeds_needed": seeds_needed([x - y for x, y in zip(a, b, strict=True)])
+                    if st.sd > 0
+                    else None,
                     "p_value": round(st.p_value, 4),
                     "wins": st.wins,
                     "ties": st.ties,
@@ -359,7 +488,8 @@ def summarise() -> dict[str, Any]:
                 out["rows"].append(row)
                 lines.append(
                     f"| {task} | {budget} | {base} | {row['split']} | {st.n} | {ref['n_test']} | "
-                    f"{st.mean:+.2f} [{st.ci_low:+.2f}, {st.ci_high:+.2f}] | {st.p_value:.3f} | "
+                    f"{st.mean:+.2f} [{st.ci_low:+.2f}, {st.ci_high:+.2f}] | "
+                    f"{row['half_width']:.2f} | {row['seeds_needed'] or '-'} | {st.p_value:.3f} | "
                     f"{st.wins}/{st.ties}/{st.losses} | "
                     + (
                         f"{row['seq_verdict']} after {row['seq_seeds_used']} |"
@@ -367,6 +497,7 @@ def summarise() -> dict[str, Any]:
                         else "- |"
                     )
                 )
+    lines += _replay_lines(out["rows"])
     pilot = [r for r in rows if r["stage"] == "pilot"]
     if pilot:
         lines += ["", "## Pilot (SST-2 0.01%, dev only)", "", "| method | seeds | dev mean |"]

@@ -1,0 +1,112 @@
+"""benchmarks/decide_it.py: seeds are added until every s3delta - baseline test interval
+is at most 1.0 point wide each side (issue 20's bar), and the summary says how far off
+each comparison is."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from scipy.stats import t
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@pytest.fixture
+def decide_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The script as a module, its results folder moved to ``tmp_path``."""
+    monkeypatch.syspath_prepend(str(BENCHMARKS))  # it imports jsonl_runs beside it
+    spec = importlib.util.spec_from_file_location(
+        "decide_it_under_test", BENCHMARKS / "decide_it.py"
+    )
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    monkeypatch.setitem(sys.modules, "decide_it_under_test", module)
+    spec.loader.exec_module(module)
+    monkeypatch.setattr(module, "RESULTS", tmp_path)
+    return module
+
+
+def _row(stage: str, task: str, method: str, budget: str, seed: int, test: float, **settings):
+    return {
+        "key": f"{stage}|{task}|{method}|{budget}|{seed}|{settings}",
+        "stage": stage, "task": task, "method": method, "budget": budget, "seed": seed,
+        "settings": settings, "test_score": test, "dev_score": test, "n_test": 872,
+        "search_steps": 1700, "retrain_steps": 1700, "search_along": [], "cpu_s": 1.0,
+    }  # fmt: skip
+
+
+def _write(module: Any, spread: float, seeds: list[int], budget: str = "0.01%") -> None:
+    """Pilot random-mask rows (so the lr is chosen) and whole SST-2 seeds whose s3delta -
+    baseline differences have about ``spread`` points of sd."""
+    rows = [
+        _row("pilot", "glue/sst2", "random-mask", "0.01%", s, 0.8, delta_lr=lr)
+        for s in module.PILOT_SEEDS
+        for lr in module.MASK_LRS
+    ]
+    for seed in seeds:
+        for i, method in enumerate(module.METHODS):
+            sign = 1 if (seed + i) % 2 else -1  # +-spread in turn: sd about `spread`
+            noise = 0.0 if method == "s3delta" else sign * spread / 100
+            rows.append(_row("sst2", "glue/sst2", method, budget, seed, 0.85 + noise))
+    path = module.RESULTS / "decide_it.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+@pytest.mark.parametrize("sd", [0.3, 1.0, 1.37, 2.5])
+def test_seeds_needed_is_the_smallest_n_with_the_half_width(decide_it: Any, sd: float) -> None:
+    diffs = [sd, -sd, sd, -sd]  # sample sd: sd * sqrt(4/3)
+    s = math.sqrt(4 / 3) * sd
+    n = decide_it.seeds_needed(diffs)
+
+    def half(m: int) -> float:
+        return float(t.ppf(0.975, m - 1)) * s / math.sqrt(m)
+
+    assert half(n) <= 1.0 and (n == 2 or half(n - 1) > 1.0)
+
+
+def test_no_seeds_are_added_before_the_planned_ones_are_whole(decide_it: Any) -> None:
+    _write(decide_it, spread=5.0, seeds=list(range(1, 10)))  # seed 10 missing
+    assert decide_it.more_cells(decide_it.read_rows(decide_it.RESULTS / "decide_it.jsonl")) == []
+
+
+def test_narrow_intervals_add_nothing(decide_it: Any) -> None:
+    _write(decide_it, spread=0.3, seeds=list(range(1, 11)))
+    assert decide_it.grid("more") == []
+
+
+def test_wide_intervals_add_whole_seeds_a_round_at_a_time_up_to_the_cap(decide_it: Any) -> None:
+    _write(decide_it, spread=5.0, seeds=[*range(1, 11), 12])  # seed 12 already whole
+    cells = decide_it.grid("more")
+    seeds = sorted({c["seed"] for c in cells})
+    assert seeds == [11, 13, 14, 15]  # SEEDS_PER_ROUND, around the whole seed 12
+    for seed in seeds:  # all four methods of each added seed, random-mask at the pilot's lr
+        methods = {c["method"]: c for c in cells if c["seed"] == seed}
+        assert set(methods) == set(decide_it.METHODS)
+        assert methods["random-mask"]["settings"] == {"delta_lr": decide_it.MASK_LRS[0]}
+        assert {c["stage"] for c in methods.values()} == {"sst2"}  # summarised with the rest
+
+    _write(decide_it, spread=5.0, seeds=list(range(1, 19)))
+    seeds = sorted({c["seed"] for c in decide_it.grid("more")})
+    assert seeds == [19, 20]  # never beyond MAX_SEEDS
+    _write(decide_it, spread=5.0, seeds=list(range(1, 21)))
+    assert decide_it.grid("more") == []
+
+
+def test_the_summary_gives_half_widths_seeds_needed_and_the_replay(decide_it: Any) -> None:
+    _write(decide_it, spread=3.0, seeds=list(range(1, 11)))
+    out = decide_it.summarise()
+    rows = [r for r in out["rows"] if r["split"] == "test"]
+    assert {r["baseline"] for r in rows} == set(decide_it.BASELINES)
+    for r in rows:
+        assert r["half_width"] == pytest.approx((r["ci_high"] - r["ci_low"]) / 2, abs=1e-3)
+        assert r["seeds_needed"] > 10  # sd about 3: ten seeds are not enough
+        assert r["seq_verdict"] in ("better", "worse", "equivalent", "undecided")
+    text = (decide_it.RESULTS / "decide_it.md").read_text()
+    assert "| half-width | needed |" in text
+    assert "Seeds until decided, replayed" in text and "Mean seeds per comparison" in text
