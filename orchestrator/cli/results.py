@@ -42,8 +42,11 @@ def results(
     raw: bool = typer.Option(
         False, "--raw", help="the per-metric table (mean/std per task, method, budget) instead"
     ),
-    baseline: str = typer.Option(
-        "random", "--baseline", help="baseline listed first and named in the verdict"
+    baseline: str | None = typer.Option(
+        None,
+        "--baseline",
+        help="baseline listed first and named in the verdict (default: the sweep's "
+        "seeds.baseline when it adds seeds until decided, else random)",
     ),
     as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
     as_csv: bool = typer.Option(

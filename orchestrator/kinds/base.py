@@ -40,7 +40,7 @@ class ResultsOptions:
     """What `s3delta results` was asked for."""
 
     raw: bool = False
-    baseline: str = "random"
+    baseline: str | None = None  # None: the sweep's seeds.baseline, else random
     as_json: bool = False
     as_csv: bool = False
 

@@ -64,6 +64,7 @@ class SearchKind:
         from orchestrator.results.costs import cost_text
         from orchestrator.results.run_ids import run_ids
         from orchestrator.results.text import format_comparison, format_raw, plain, verdict
+        from workers.methods import RANDOM_METHOD
 
         if options.raw:
             table = client.results(sweep)
@@ -76,7 +77,7 @@ class SearchKind:
                 return f"sweep {sweep!r} has no final trials yet\n"
             return format_raw(table, sweep) + "\n"
         comparison = client.compare(sweep, baseline=options.baseline)
-        costs = client.costs(sweep, comparison if options.baseline == "random" else None)
+        costs = client.costs(sweep, comparison if comparison.baseline == RANDOM_METHOD else None)
         if options.as_json:
             data = {
                 "sweep": sweep,
@@ -99,7 +100,9 @@ class SearchKind:
         from dashboards.png_export import NO_PNG_PREFIX
         from dashboards.report import write_report
 
-        files = write_report(client, sweep, options.out, log_to_mlflow=options.log, pngs=options.png)
+        files = write_report(
+            client, sweep, options.out, log_to_mlflow=options.log, pngs=options.png
+        )
         png_notes = [n for n in files.notes if n.startswith(NO_PNG_PREFIX)]
         if files.pngs:
             lines = [f"wrote {files.html} and {len(files.pngs)} PNGs in {options.out / 'png'}"]

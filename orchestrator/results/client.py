@@ -340,18 +340,21 @@ class Client:
         return seed_scores(self.trials(sweep, phase="final"))
 
     def compare(
-        self, sweep: str, baseline: str = RANDOM_METHOD, method: str = SEARCHED_METHOD
+        self, sweep: str, baseline: str | None = None, method: str = SEARCHED_METHOD
     ) -> Comparison:
         """``method`` against ``baseline`` and every other baseline, paired by seed.
 
         Per task and budget: mean paired difference in points, its 95% t-interval,
         paired t-test and Wilcoxon p, wins/ties/losses, missing pairs, % of fine-tuning;
-        then rows pooled over tasks (see `orchestrator.results.comparison`).
+        then rows pooled over tasks (see `orchestrator.results.comparison`). ``baseline``
+        defaults to the one the sweep added seeds against (`seeds.baseline`, recorded on
+        its cells), else random.
         """
+        cells = self._search(tags_filter({KIND_TAG: "cell", SWEEP_TAG: sweep}))
+        if baseline is None:
+            baseline = seeds_baseline(cells, method) or RANDOM_METHOD
         comparison = compare_scores(self.seed_scores(sweep), method=method, baseline=baseline)
-        return with_verdicts(
-            comparison, self._search(tags_filter({KIND_TAG: "cell", SWEEP_TAG: sweep}))
-        )
+        return with_verdicts(comparison, cells)
 
     def costs(self, sweep: str, comparison: Comparison | None = None) -> SweepCosts:
         """What the sweep cost: per cell, in total, and per point gained over random
@@ -563,6 +566,17 @@ def export_mask_run(path: Path, out_dir: str | Path, fmt: str, run: Run | None) 
         )
     card = None if run is None else card_from_run(run.data.tags, run.data.metrics, run.info.run_id)
     return export_masked(path, out_dir, card)
+
+
+def seeds_baseline(cells: Iterable[Run], method: str) -> str | None:
+    """The baseline ``method``'s cells added seeds against (`seeds: {until: decided}`), when
+    the sweep names exactly one."""
+    named = {
+        run.data.tags[f"{TAG}seeds_baseline"]
+        for run in cells
+        if run.data.tags.get(f"{TAG}method") == method and f"{TAG}seeds_baseline" in run.data.tags
+    }
+    return named.pop() if len(named) == 1 else None
 
 
 def with_verdicts(comparison: Comparison, cells: Iterable[Run]) -> Comparison:

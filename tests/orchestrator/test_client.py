@@ -173,3 +173,42 @@ def test_results_count_a_rerun_seed_once(tmp_path: Path) -> None:
     assert cell["n_seeds"] == 3
     assert cell["test_score_mean"] == pytest.approx(0.863333, abs=1e-6)
     assert client.best_run_id("demo", "glue/sst2", "0.01%") == rerun
+
+
+def test_the_default_baseline_is_the_one_the_sweep_added_seeds_against(tmp_path: Path) -> None:
+    """A sweep with `seeds: {until: decided, baseline: finetune}` is read against finetune
+    first (table, verdict, JSON) unless --baseline says otherwise; without one, random."""
+    from typer.testing import CliRunner
+
+    from orchestrator.cli import app
+
+    sample = write_sample_sweep(f"sqlite:///{tmp_path / 'mlflow.db'}", tmp_path / "artifacts")
+    client = Client(sample.tracking_uri, sample.experiment)
+    assert client.compare("demo").baseline == "random"
+    mlflow = MlflowClient(sample.tracking_uri)
+    experiment_id = mlflow.get_experiment_by_name(sample.experiment).experiment_id
+    tags = {"s3delta.kind": "cell", "s3delta.sweep": "demo", "s3delta.method": "s3delta"}
+    for budget in ("0.01%", "0.05%"):
+        mlflow.create_run(
+            experiment_id,
+            tags={**tags, "s3delta.task": "glue/sst2", "s3delta.budget": budget,
+                  "s3delta.seeds_baseline": "finetune", "s3delta.seeds_verdict": "worse",
+                  "s3delta.seeds_used": "3"},
+        )  # fmt: skip
+    assert client.compare("demo").baseline == "finetune"
+    assert client.compare("demo", baseline="random").baseline == "random"
+
+    runner = CliRunner()
+    common = ["--tracking-uri", sample.tracking_uri]
+    shown = json.loads(runner.invoke(app, ["results", "demo", "--json", *common]).stdout)
+    assert shown["baseline"] == "finetune"
+    assert shown["rows"][0]["baseline"] == "finetune"  # listed first
+    assert {
+        r["verdict"]
+        for r in shown["rows"]
+        if r["baseline"] == "finetune" and r["task"] == "glue/sst2"
+    } == {"worse"}
+    asked = json.loads(
+        runner.invoke(app, ["results", "demo", "--json", "--baseline", "random", *common]).stdout
+    )
+    assert asked["baseline"] == "random" and asked["rows"][0]["baseline"] == "random"
