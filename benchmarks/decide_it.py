@@ -288,16 +288,26 @@ def run_one(cell: dict[str, Any]) -> dict[str, Any]:
 
     from workers.trial import run_trial
 
-    along: list[dict[str, float]] = []  # the search's metrics at each evaluation
+    cfg = trial_config(cell)
+    places: dict[str, Any] = {}
+    # the search's metrics at each evaluation; a trial resumed from its checkpoint in a
+    # later session does not replay the evaluations before it, so they are kept beside
+    # the checkpoint as they arrive (a step seen twice: the later one counts)
+    along_file: Path | None = None
+    if cell["method"] == "s3delta":  # resumable across sessions (same result as one go)
+        places = {"checkpoint_dir": str(checkpoint_dir(cell)), "checkpoint_every": cfg.eval_every}
+        along_file = checkpoint_dir(cell) / "along.jsonl"
+    along: list[dict[str, float]] = read_rows(along_file) if along_file else []
 
     def on_event(event: Any) -> None:
         if event.phase == "search" and "dev_score" in event.metrics:
-            along.append({"step": event.step, **event.metrics})
+            point = {"step": event.step, **event.metrics}
+            along.append(point)
+            if along_file is not None:
+                along_file.parent.mkdir(parents=True, exist_ok=True)
+                with along_file.open("a") as out:
+                    out.write(json.dumps(point) + "\n")
 
-    cfg = trial_config(cell)
-    places: dict[str, Any] = {}
-    if cell["method"] == "s3delta":  # resumable across sessions (same result as one go)
-        places = {"checkpoint_dir": str(checkpoint_dir(cell)), "checkpoint_every": cfg.eval_every}
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="decide-it-") as out:
         r = run_trial(cfg.model_copy(update={"output_dir": out, **places}), on_event)
@@ -317,7 +327,7 @@ def run_one(cell: dict[str, Any]) -> dict[str, Any]:
         "retrain_steps": r.config["retrain_steps"],
         "search_dev": r.search_dev,
         "search_diagnostics": r.search_diagnostics,
-        "search_along": along,
+        "search_along": sorted({p["step"]: p for p in along}.values(), key=lambda p: p["step"]),
         "delta_params": r.delta_params,
         "budget_params": r.budget_params,
         "records": r.records,

@@ -110,3 +110,29 @@ def test_the_summary_gives_half_widths_seeds_needed_and_the_replay(decide_it: An
     text = (decide_it.RESULTS / "decide_it.md").read_text()
     assert "| half-width | needed |" in text
     assert "Seeds until decided, replayed" in text and "Mean seeds per comparison" in text
+
+
+def test_the_search_metrics_survive_a_resume_from_another_session(
+    decide_it: Any, tiny_bert_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A resumed s3delta trial does not replay the evaluations before its checkpoint: the
+    ones an earlier session saw are read back from beside the checkpoint and merged."""
+    tiny = dict(
+        model=str(tiny_bert_dir), max_train_examples=64, max_eval_examples=32, max_length=24,
+        search_steps=4, retrain_steps=2, eval_every=2, num_threads=1,
+    )  # fmt: skip
+    monkeypatch.setitem(decide_it.TASKS, "glue/sst2", tiny)
+    monkeypatch.setattr(decide_it, "CHECKPOINTS", decide_it.RESULTS / "checkpoints")
+    cell = decide_it._cell("diag", "glue/sst2", "s3delta", "1%", 1)
+    earlier = {"step": 0, "dev_score": 0.5, "entropy": 0.9}  # as a first session saw it
+    stale = {"step": 2, "dev_score": -1.0}  # seen before a crash, seen again on the rerun
+    along_file = decide_it.checkpoint_dir(cell) / "along.jsonl"
+    along_file.parent.mkdir(parents=True)
+    along_file.write_text(json.dumps(earlier) + "\n" + json.dumps(stale) + "\n")
+
+    row = decide_it.run_one(cell)
+    steps = [p["step"] for p in row["search_along"]]
+    assert steps == [0, 2, 4]  # the earlier one kept, each step once, in order
+    assert row["search_along"][0] == earlier
+    assert row["search_along"][1]["dev_score"] != -1.0  # the later sighting counts
+    assert not decide_it.checkpoint_dir(cell).exists()  # removed once the trial is done
