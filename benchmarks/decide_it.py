@@ -281,11 +281,20 @@ def checkpoint_dir(cell: dict[str, Any]) -> Path:
     return CHECKPOINTS / slug
 
 
+def _append(path: Path | None, row: dict[str, Any]) -> None:
+    """One JSON line at the end of ``path`` (nothing when None)."""
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as out:
+            out.write(json.dumps(row) + "\n")
+
+
 def run_one(cell: dict[str, Any]) -> dict[str, Any]:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import shutil
     import tempfile
 
+    from workers.cost import process_cpu_seconds
     from workers.trial import run_trial
 
     cfg = trial_config(cell)
@@ -298,15 +307,22 @@ def run_one(cell: dict[str, Any]) -> dict[str, Any]:
         places = {"checkpoint_dir": str(checkpoint_dir(cell)), "checkpoint_every": cfg.eval_every}
         along_file = checkpoint_dir(cell) / "along.jsonl"
     along: list[dict[str, float]] = read_rows(along_file) if along_file else []
+    # CPU of earlier sessions' attempts, noted at each evaluation (what a session spent
+    # after its last evaluation is lost; work redone after a resume is counted: it was spent)
+    cpu_file = along_file.with_name("cpu.jsonl") if along_file else None
+    segment = f"{os.getpid()}-{time.time():.0f}"
+    earlier_cpu: dict[str, float] = {}
+    for note in read_rows(cpu_file) if cpu_file else []:
+        earlier_cpu[note["segment"]] = max(earlier_cpu.get(note["segment"], 0.0), note["cpu_s"])
 
     def on_event(event: Any) -> None:
-        if event.phase == "search" and "dev_score" in event.metrics:
+        if "dev_score" not in event.metrics:  # not an evaluation
+            return
+        if event.phase == "search":
             point = {"step": event.step, **event.metrics}
             along.append(point)
-            if along_file is not None:
-                along_file.parent.mkdir(parents=True, exist_ok=True)
-                with along_file.open("a") as out:
-                    out.write(json.dumps(point) + "\n")
+            _append(along_file, point)
+        _append(cpu_file, {"segment": segment, "cpu_s": process_cpu_seconds()})
 
     started = time.time()
     with tempfile.TemporaryDirectory(prefix="decide-it-") as out:
@@ -333,7 +349,9 @@ def run_one(cell: dict[str, Any]) -> dict[str, Any]:
         "records": r.records,
         "structure": [f"{e['path']}:{e['kind']}" for e in (r.structure or {}).get("entries", [])],
         "top_p": sorted((r.probabilities or {}).values(), reverse=True)[:5],
-        "cpu_s": r.cost.get("cpu_s"),
+        # all sessions' CPU for a resumed trial; this process's alone beside it
+        "cpu_s": (r.cost.get("cpu_s") or 0.0) + sum(earlier_cpu.values()),
+        "cpu_s_last_session": r.cost.get("cpu_s"),
         "wall_time_s": r.wall_time_s,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "elapsed_s": time.time() - started,

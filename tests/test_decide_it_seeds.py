@@ -116,7 +116,8 @@ def test_the_search_metrics_survive_a_resume_from_another_session(
     decide_it: Any, tiny_bert_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A resumed s3delta trial does not replay the evaluations before its checkpoint: the
-    ones an earlier session saw are read back from beside the checkpoint and merged."""
+    ones an earlier session saw are read back from beside the checkpoint and merged, and
+    the CPU that session spent is added to the trial's."""
     tiny = dict(
         model=str(tiny_bert_dir), max_train_examples=64, max_eval_examples=32, max_length=24,
         search_steps=4, retrain_steps=2, eval_every=2, num_threads=1,
@@ -129,8 +130,12 @@ def test_the_search_metrics_survive_a_resume_from_another_session(
     along_file = decide_it.checkpoint_dir(cell) / "along.jsonl"
     along_file.parent.mkdir(parents=True)
     along_file.write_text(json.dumps(earlier) + "\n" + json.dumps(stale) + "\n")
+    # an earlier session's process noted its CPU at two evaluations, then was cut off
+    notes = [{"segment": "111-1", "cpu_s": 40.0}, {"segment": "111-1", "cpu_s": 100.0}]
+    (along_file.parent / "cpu.jsonl").write_text("".join(json.dumps(n) + "\n" for n in notes))
 
     row = decide_it.run_one(cell)
+    assert row["cpu_s"] == pytest.approx(100.0 + row["cpu_s_last_session"])
     steps = [p["step"] for p in row["search_along"]]
     assert steps == [0, 2, 4]  # the earlier one kept, each step once, in order
     assert row["search_along"][0] == earlier
