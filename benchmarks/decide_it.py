@@ -9,8 +9,9 @@ Stages, run in this order (each resumable; every trial appends one JSONL row to
   evaluation: the share of the budget above p = 0.5, the entropy and the discretisation
   gap along the search (what the search length is chosen from).
 - ``pilot``: 2 seeds (1001, 1002; never the main seeds) at 0.01% on SST-2: s3delta,
-  random, uniform, and random-mask at three learning rates. Dev only: it picks
-  random-mask's lr and checks the settings.
+  random, uniform and random-mask, each over a grid of learning rates widened while its
+  best is at an edge (`pilot_lrs`). Dev only: it picks each method's lr and checks the
+  settings.
 - ``sst2``: SST-2 at 0.002% and 0.01%, seeds 1-10 (seed-major: a partial run holds whole
   seeds), s3delta, random, uniform, random-mask, paired by seed.
 - ``stsb``: the second task, STS-B, at 0.01%, seeds 1-8, same methods. (It was CoLA
@@ -91,12 +92,21 @@ TASKS: dict[str, dict[str, Any]] = {
         eval_every=100,
     ),
 }
-# random-mask's learning rate: candidates in the pilot; the main stages use the one with the
-# highest mean pilot dev score over both pilot seeds (ties: the smaller lr), a rule fixed
-# before the pilot finished, on dev only (`chosen_mask_lr`)
-# 0.1 was added after 3e-2 came out best on the first pilot seed: a best lr at the edge of
-# the grid means the grid was too narrow (random masking wants large lrs; Xu & Zhang 2024)
-MASK_LRS = (3e-3, 1e-2, 3e-2, 1e-1)
+# delta_lr, chosen per method in the pilot: the main stages use the lr with the highest
+# mean pilot dev over both pilot seeds (ties: the smaller), on dev only (`pilot_lrs`). A
+# best lr at an edge of its grid means the grid was too narrow: the next step of LR_LADDER
+# beyond that edge is added and tried, as 0.1 was for random-mask after 3e-2 came out best
+# on its first seed (random masking wants large lrs; Xu & Zhang 2024). The module methods
+# had only the lr every earlier run used (1e-2, `COMMON`); 3e-2 was added for them once
+# the pilot showed random-mask best at 3e-2: a tuned baseline against untuned methods is
+# not a fair comparison.
+LR_LADDER = (1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
+START_LRS: dict[str, tuple[float, ...]] = {
+    "s3delta": (1e-2, 3e-2),
+    "random": (1e-2, 3e-2),
+    "uniform": (1e-2, 3e-2),
+    "random-mask": (3e-3, 1e-2, 3e-2, 1e-1),
+}
 PILOT_SEEDS = (1001, 1002)
 # issue 20's bar: a 95% CI half-width of at most 1.0 point for s3delta - each baseline
 HALF_WIDTH = 1.0
@@ -105,17 +115,42 @@ MAX_SEEDS = {"glue/sst2": 20, "glue/stsb": 16}  # what the sessions can afford
 SEEDS_PER_ROUND = 4
 
 
-def chosen_mask_lr(rows: list[dict[str, Any]]) -> float | None:
-    """random-mask's lr for the main stages, or None while a pilot random-mask trial is
-    missing."""
-    devs: dict[float, list[float]] = {lr: [] for lr in MASK_LRS}
+def row_lr(row: dict[str, Any]) -> float:
+    """The delta_lr a cell or row trains with."""
+    return float(row["settings"].get("delta_lr", COMMON["delta_lr"]))
+
+
+def lr_settings(method: str, lr: float) -> dict[str, float]:
+    """A cell's settings for ``lr``: random-mask always names it; the others only when it
+    is not COMMON's (so the rows from before lrs were tuned keep their keys)."""
+    return {"delta_lr": lr} if method == "random-mask" or lr != COMMON["delta_lr"] else {}
+
+
+def pilot_lrs(rows: list[dict[str, Any]], method: str) -> tuple[list[float], float | None]:
+    """The lrs the pilot tries for ``method`` and the chosen one (None while a pilot trial
+    at one of them is missing)."""
+    devs: dict[float, list[float]] = {}
     for r in rows:
-        lr = r["settings"].get("delta_lr")
-        if r["stage"] == "pilot" and r["method"] == "random-mask" and lr in devs:
-            devs[lr].append(r["dev_score"])
-    if any(len(v) < len(PILOT_SEEDS) for v in devs.values()):
-        return None
-    return max(MASK_LRS, key=lambda lr: (sum(devs[lr]) / len(devs[lr]), -lr))
+        if r["stage"] == "pilot" and r["method"] == method:
+            devs.setdefault(row_lr(r), []).append(r["dev_score"])
+    lrs = sorted(START_LRS[method])
+    while True:
+        if any(len(devs.get(lr, [])) < len(PILOT_SEEDS) for lr in lrs):
+            return lrs, None
+        best = max(lrs, key=lambda lr: (sum(devs[lr]) / len(devs[lr]), -lr))
+        step = LR_LADDER.index(best)
+        if best == lrs[0] and step > 0:
+            lrs.insert(0, LR_LADDER[step - 1])
+        elif best == lrs[-1] and step < len(LR_LADDER) - 1:
+            lrs.append(LR_LADDER[step + 1])
+        else:
+            return lrs, best
+
+
+def chosen_lrs(rows: list[dict[str, Any]]) -> dict[str, float] | None:
+    """Each method's lr for the main stages, or None while the pilot is not done."""
+    chosen = {m: pilot_lrs(rows, m)[1] for m in METHODS}
+    return None if any(lr is None for lr in chosen.values()) else chosen  # type: ignore[return-value]
 
 
 def _cell(stage: str, task: str, method: str, budget: str, seed: int, **settings: Any) -> dict:
@@ -144,32 +179,23 @@ def grid(stage: str) -> list[dict[str, Any]]:
                 eval_every=170,
             )
         ]
-    if stage == "pilot":
-        # the long s3delta trials first and the random-mask ones early, so the lr rule can
-        # be applied as soon as possible and no worker idles behind one long trial
-        cells = [_cell("pilot", "glue/sst2", "s3delta", "0.01%", s) for s in PILOT_SEEDS]
-        cells += [
-            _cell("pilot", "glue/sst2", "random-mask", "0.01%", s, delta_lr=lr)
-            for s in PILOT_SEEDS
-            for lr in MASK_LRS
+    if stage == "pilot":  # re-planned as it goes: an lr best at its grid's edge adds one
+        rows = read_rows(RESULTS / f"{NAME}.jsonl")
+        # the long s3delta trials first, so no worker idles behind one long trial at the end
+        return [
+            _cell("pilot", "glue/sst2", method, "0.01%", seed, **lr_settings(method, lr))
+            for method in METHODS
+            for seed in PILOT_SEEDS
+            for lr in pilot_lrs(rows, method)[0]
         ]
-        cells += [
-            _cell("pilot", "glue/sst2", m, "0.01%", s)
-            for s in PILOT_SEEDS
-            for m in ("random", "uniform")
-        ]
-        return cells
     if stage in STAGE_TASKS:
-        mask_lr = chosen_mask_lr(read_rows(RESULTS / f"{NAME}.jsonl"))
-        if mask_lr is None:
-            raise SystemExit(f"--stage {stage}: the pilot's random-mask trials must finish first")
+        lrs = chosen_lrs(read_rows(RESULTS / f"{NAME}.jsonl"))
+        if lrs is None:
+            raise SystemExit(f"--stage {stage}: the pilot must finish first (it picks the lrs)")
         task, budgets = STAGE_TASKS[stage]
         seeds = range(1, PLANNED_SEEDS[task] + 1)
         cells = [
-            c
-            for seed in seeds
-            for budget in budgets
-            for c in _seed_cells(stage, seed, budget, mask_lr)
+            c for seed in seeds for budget in budgets for c in _seed_cells(stage, seed, budget, lrs)
         ]
         if stage == "stsb":  # the check that fine-tuning learns the task at this length,
             # at the lr that learned CoLA by 1,000 steps (results/cola_longer_training.json;
@@ -184,18 +210,11 @@ def grid(stage: str) -> list[dict[str, Any]]:
 STAGE_TASKS = {"sst2": ("glue/sst2", ("0.01%", "0.002%")), "stsb": ("glue/stsb", ("0.01%",))}
 
 
-def _seed_cells(stage: str, seed: int, budget: str, mask_lr: float | None) -> list[dict[str, Any]]:
-    """The four methods' cells of one seed of a main stage (random-mask at the pilot's lr)."""
+def _seed_cells(stage: str, seed: int, budget: str, lrs: dict[str, float]) -> list[dict[str, Any]]:
+    """The four methods' cells of one seed of a main stage, each at its pilot lr."""
     task = STAGE_TASKS[stage][0]
     return [
-        _cell(
-            stage,
-            task,
-            method,
-            budget,
-            seed,
-            **({"delta_lr": mask_lr} if method == "random-mask" else {}),
-        )
+        _cell(stage, task, method, budget, seed, **lr_settings(method, lrs[method]))
         for method in METHODS
     ]
 
@@ -228,7 +247,9 @@ def more_cells(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Seeds to add, per task and budget whose planned seeds are all done, while any
     baseline's test half-width is above HALF_WIDTH (at most SEEDS_PER_ROUND a round)."""
     cells: list[dict[str, Any]] = []
-    mask_lr = chosen_mask_lr(rows)
+    lrs = chosen_lrs(rows)
+    if lrs is None:
+        return cells
     for stage, (task, budgets) in STAGE_TASKS.items():
         for budget in budgets:
             whole = _whole_seeds(rows, task, budget)
@@ -245,7 +266,7 @@ def more_cells(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             target = min(need, len(whole) + SEEDS_PER_ROUND)
             missing = (s for s in itertools.count(PLANNED_SEEDS[task] + 1) if s not in whole)
             for seed in itertools.islice(missing, max(0, target - len(whole))):
-                cells += _seed_cells(stage, seed, budget, mask_lr)
+                cells += _seed_cells(stage, seed, budget, lrs)
     return cells
 
 
@@ -398,20 +419,21 @@ def run(stages: list[str], parallel: int) -> None:
         for group in QUEUE:
             run(list(group), parallel)
         return
-    if stages == ["more"]:  # round after round, each planned from the rows so far
+    if stages in (["pilot"], ["more"]):  # round after round, each planned from the rows so far
         path = RESULTS / f"{NAME}.jsonl"
         while True:
-            before = len(read_rows(path))
-            cells = more_cells(read_rows(path))
+            done = {r["key"] for r in read_rows(path)}
+            cells = [c for c in grid(stages[0]) if key(c) not in done]
             if not cells:
-                print("more: every task and budget is at its half-width or its cap", flush=True)
+                print(f"{stages[0]}: nothing left to plan", flush=True)
                 return
+            print(f"{stages[0]}: {len(cells)} to run", flush=True)
             run_with_sources(
                 run_one, cells, path, parallel=parallel, key=key, job=lambda c, _: c,
                 describe=_line,
             )  # fmt: skip
-            if len(read_rows(path)) == before:  # nothing finished: do not loop forever
-                raise SystemExit("more: a round finished no trial; see the log")
+            if len({r["key"] for r in read_rows(path)}) == len(done):
+                raise SystemExit(f"{stages[0]}: a round finished no trial; see the log")
     cells = [c for stage in stages for c in grid(stage)]
     path = RESULTS / f"{NAME}.jsonl"
     done = {r["key"] for r in read_rows(path)}
@@ -426,9 +448,8 @@ def run(stages: list[str], parallel: int) -> None:
 
 
 def _method_label(row: dict[str, Any]) -> str:
-    """random-mask rows of the pilot are told apart by their lr."""
-    lr = row["settings"].get("delta_lr")
-    return f"{row['method']}@{lr:g}" if row["stage"] == "pilot" and lr else row["method"]
+    """Pilot rows are told apart by their lr."""
+    return f"{row['method']}@{row_lr(row):g}" if row["stage"] == "pilot" else row["method"]
 
 
 def fixed_n_verdict(row: dict[str, Any]) -> str:
@@ -563,14 +584,15 @@ def summarise() -> dict[str, Any]:
             )
     done_keys = {r["key"] for r in rows}
     lines += ["", "## Progress", ""]
-    mask_lr = chosen_mask_lr(rows)
+    lrs = chosen_lrs(rows)
     lines.append(
-        f"- random-mask lr for the main stages (best mean pilot dev): {mask_lr:g}"
-        if mask_lr
-        else "- random-mask lr: not chosen yet (pilot random-mask trials missing)"
+        "- lr per method for the main stages (best mean pilot dev): "
+        + ", ".join(f"{m} {lr:g}" for m, lr in lrs.items())
+        if lrs
+        else "- lrs for the main stages: not chosen yet (pilot trials missing)"
     )
     for stage in ("pilot", "diag", *STAGE_TASKS):
-        if stage in STAGE_TASKS and mask_lr is None:
+        if stage in STAGE_TASKS and lrs is None:
             continue
         cells = grid(stage)
         left = [key(c) for c in cells if key(c) not in done_keys]

@@ -41,21 +41,67 @@ def _row(stage: str, task: str, method: str, budget: str, seed: int, test: float
     }  # fmt: skip
 
 
-def _write(module: Any, spread: float, seeds: list[int], budget: str = "0.01%") -> None:
-    """Pilot random-mask rows (so the lr is chosen) and whole SST-2 seeds whose s3delta -
-    baseline differences have about ``spread`` points of sd."""
-    rows = [
-        _row("pilot", "glue/sst2", "random-mask", "0.01%", s, 0.8, delta_lr=lr)
-        for s in module.PILOT_SEEDS
-        for lr in module.MASK_LRS
+def _pilot(module: Any, best: dict[str, float]) -> list[dict[str, Any]]:
+    """Pilot rows of every method at every lr of the ladder, dev highest at ``best``."""
+    return [
+        _row(
+            "pilot",
+            "glue/sst2",
+            method,
+            "0.01%",
+            seed,
+            0.8 if lr == best[method] else 0.7,
+            **module.lr_settings(method, lr),
+        )
+        for method in module.METHODS
+        for lr in module.LR_LADDER
+        for seed in module.PILOT_SEEDS
     ]
+
+
+def _write(module: Any, spread: float, seeds: list[int], budget: str = "0.01%") -> None:
+    """A finished pilot (every method best at lr 1e-2) and whole SST-2 seeds whose s3delta -
+    baseline differences have about ``spread`` points of sd."""
+    rows = _pilot(module, dict.fromkeys(module.METHODS, 1e-2))
     for seed in seeds:
         for i, method in enumerate(module.METHODS):
             sign = 1 if (seed + i) % 2 else -1  # +-spread in turn: sd about `spread`
             noise = 0.0 if method == "s3delta" else sign * spread / 100
-            rows.append(_row("sst2", "glue/sst2", method, budget, seed, 0.85 + noise))
+            settings = module.lr_settings(method, 1e-2)
+            rows.append(_row("sst2", "glue/sst2", method, budget, seed, 0.85 + noise, **settings))
     path = module.RESULTS / "decide_it.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+
+def test_each_methods_lr_comes_from_the_pilot_and_an_edge_widens_its_grid(decide_it: Any) -> None:
+    path = decide_it.RESULTS / "decide_it.jsonl"
+    best = {"s3delta": 3e-2, "random": 1e-2, "uniform": 3e-3, "random-mask": 3e-2}
+    rows = [
+        r for r in _pilot(decide_it, best)
+        if r["settings"].get("delta_lr", 1e-2) in decide_it.START_LRS[r["method"]]
+    ]  # fmt: skip
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    # s3delta best at its grid's top (3e-2): 0.1 is added; random best at its bottom
+    # (1e-2): 3e-3 is added; uniform ties at 1e-2 and 3e-2 (its best, 3e-3, not tried
+    # yet): the smaller wins, at the bottom, so 3e-3 is added; random-mask: inside its grid
+    lrs = {m: decide_it.pilot_lrs(rows, m) for m in decide_it.METHODS}
+    assert lrs["s3delta"] == ([1e-2, 3e-2, 1e-1], None)
+    assert lrs["random"] == ([3e-3, 1e-2, 3e-2], None)
+    assert lrs["uniform"] == ([3e-3, 1e-2, 3e-2], None)
+    assert lrs["random-mask"] == ([3e-3, 1e-2, 3e-2, 1e-1], 3e-2)
+    assert decide_it.chosen_lrs(rows) is None
+    with pytest.raises(SystemExit, match="the pilot must finish first"):
+        decide_it.grid("sst2")
+    todo = {(c["method"], c["settings"].get("delta_lr")) for c in decide_it.grid("pilot")}
+    assert {("s3delta", 0.1), ("uniform", 3e-3), ("random", 3e-3)} <= todo
+    assert ("s3delta", None) in todo  # COMMON's lr keeps the key it always had
+
+    path.write_text("".join(json.dumps(r) + "\n" for r in _pilot(decide_it, best)))
+    chosen = decide_it.chosen_lrs(decide_it.read_rows(path))
+    assert chosen == best
+    cells = {c["method"]: c["settings"] for c in decide_it.grid("sst2")[:4]}
+    assert cells == {"s3delta": {"delta_lr": 3e-2}, "random": {},
+                     "uniform": {"delta_lr": 3e-3}, "random-mask": {"delta_lr": 3e-2}}  # fmt: skip
 
 
 @pytest.mark.parametrize("sd", [0.3, 1.0, 1.37, 2.5])
@@ -85,10 +131,11 @@ def test_wide_intervals_add_whole_seeds_a_round_at_a_time_up_to_the_cap(decide_i
     cells = decide_it.grid("more")
     seeds = sorted({c["seed"] for c in cells})
     assert seeds == [11, 13, 14, 15]  # SEEDS_PER_ROUND, around the whole seed 12
-    for seed in seeds:  # all four methods of each added seed, random-mask at the pilot's lr
+    for seed in seeds:  # all four methods of each added seed, each at its pilot lr
         methods = {c["method"]: c for c in cells if c["seed"] == seed}
         assert set(methods) == set(decide_it.METHODS)
-        assert methods["random-mask"]["settings"] == {"delta_lr": decide_it.MASK_LRS[0]}
+        assert methods["random-mask"]["settings"] == {"delta_lr": 1e-2}
+        assert methods["s3delta"]["settings"] == {}  # COMMON's lr: not named in the key
         assert {c["stage"] for c in methods.values()} == {"sst2"}  # summarised with the rest
 
     _write(decide_it, spread=5.0, seeds=list(range(1, 19)))
