@@ -234,11 +234,25 @@ def seeds_needed(diffs: list[float], half_width: float = HALF_WIDTH) -> int:
     return n
 
 
+def main_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows of the main stages at each method's chosen lr (a row at an lr the pilot later
+    did not choose is kept in the JSONL but compared with nothing); none before the pilot
+    has chosen."""
+    lrs = chosen_lrs(rows)
+    if lrs is None:
+        return []
+    return [
+        r
+        for r in rows
+        if r["stage"] in STAGE_TASKS and r["method"] in lrs and row_lr(r) == lrs[r["method"]]
+    ]
+
+
 def _whole_seeds(rows: list[dict[str, Any]], task: str, budget: str) -> dict[int, dict]:
     """Seeds of a main stage with all four methods done: seed -> method -> row."""
     by: dict[int, dict[str, dict]] = {}
-    for r in rows:
-        if r["stage"] in STAGE_TASKS and (r["task"], r["budget"]) == (task, budget):
+    for r in main_rows(rows):
+        if (r["task"], r["budget"]) == (task, budget):
             by.setdefault(r["seed"], {})[r["method"]] = r
     return {s: m for s, m in by.items() if all(x in m for x in METHODS)}
 
@@ -506,7 +520,7 @@ def summarise() -> dict[str, Any]:
         "p (t) | W/T/L | until decided (start 3, max 12, margin 1) |",
     ]
     lines += ["|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    main = [r for r in rows if r["stage"] in STAGE_TASKS]
+    main = main_rows(rows)
     by = {(r["task"], r["budget"], r["method"], r["seed"]): r for r in main}
     for task, budget in sorted({(r["task"], r["budget"]) for r in main}):
         for base in BASELINES:

@@ -188,3 +188,19 @@ def test_the_search_metrics_survive_a_resume_from_another_session(
     assert row["search_along"][0] == earlier
     assert row["search_along"][1]["dev_score"] != -1.0  # the later sighting counts
     assert not decide_it.checkpoint_dir(cell).exists()  # removed once the trial is done
+
+
+def test_rows_at_an_lr_the_pilot_did_not_choose_are_compared_with_nothing(decide_it: Any) -> None:
+    """SST-2 trials that ran at 1e-2 before the pilot chose 3e-2 stay in the JSONL, but
+    neither the comparison nor the seed count uses them."""
+    _write(decide_it, spread=3.0, seeds=list(range(1, 11)))
+    path = decide_it.RESULTS / "decide_it.jsonl"
+    stale = _row("sst2", "glue/sst2", "s3delta", "0.01%", 11, 0.99, delta_lr=0.1)
+    path.write_text(path.read_text() + json.dumps(stale) + "\n")
+    rows = decide_it.read_rows(path)
+    assert stale["key"] not in {r["key"] for r in decide_it.main_rows(rows)}
+    assert len(decide_it.main_rows(rows)) == 40  # 10 seeds x 4 methods at 1e-2
+    out = decide_it.summarise()
+    assert {r["n_seeds"] for r in out["rows"]} == {10}
+    # a seed of s3delta at an unchosen lr does not make seed 11 whole: it is planned again
+    assert {c["seed"] for c in decide_it.grid("more")} == {11, 12, 13, 14}
