@@ -84,14 +84,8 @@ TASKS: dict[str, dict[str, Any]] = {
         retrain_steps=1000,
         eval_every=100,
     ),
-    "glue/stsb": dict(
-        max_length=64,
-        max_train_examples=None,
-        search_steps=1000,
-        retrain_steps=1000,
-        eval_every=100,
-    ),
 }
+TASKS["glue/stsb"] = dict(TASKS["glue/cola"])  # the same length and settings as CoLA had
 # delta_lr, chosen per method in the pilot: the main stages use the lr with the highest
 # mean pilot dev over both pilot seeds (ties: the smaller), on dev only (`pilot_lrs`). A
 # best lr at an edge of its grid means the grid was too narrow: the next step of LR_LADDER
